@@ -1,0 +1,67 @@
+/**
+ * The pure core of the event chain: how an entry is hashed and linked to its
+ * predecessor, and how a whole chain is checked, reporting the first broken link.
+ */
+import { Either, Schema } from "effect"
+import type { ChainEntry, ChainEntryEncoded, RunEvent } from "../protocol/Event.js"
+import { RunEvent as RunEventSchema, terminalTags } from "../protocol/Event.js"
+import { hashCanonical, hashCanonicalOrThrow, type Sha256 } from "../protocol/Hash.js"
+import type { Timestamp } from "../protocol/Ids.js"
+
+export const EVENT_VERSION = "warrant.event.v1"
+
+const encodeEvent = Schema.encodeSync(RunEventSchema)
+
+/** An entry's hash covers everything in it but the hash itself. */
+export const entryHash = (entry: Omit<ChainEntryEncoded, "hash">): Either.Either<Sha256, string> => {
+  const { hash: _ignored, ...body } = entry as ChainEntryEncoded
+  return Either.mapLeft(hashCanonical(body), (e) => e.message)
+}
+
+export const link = (prevHash: Sha256, seq: number, ts: Timestamp, event: RunEvent): ChainEntry => {
+  const body = { version: EVENT_VERSION, seq, ts, event: encodeEvent(event), prevHash }
+  return { ...body, hash: hashCanonicalOrThrow(body) } as ChainEntry
+}
+
+export type ChainBreakKind = "seq" | "prevHash" | "hash" | "ts" | "afterTerminal"
+
+export interface ChainBreak {
+  /** Index in the array of the first entry that does not link. */
+  readonly index: number
+  readonly kind: ChainBreakKind
+  readonly message: string
+}
+
+export type ChainVerdict =
+  | { readonly ok: true; readonly head: Sha256; readonly count: number }
+  | { readonly ok: false; readonly broken: ChainBreak }
+
+/**
+ * Checks a chain as received (each entry already schema-valid). Hashes are recomputed from
+ * the entries as given, so fields this build does not know still count.
+ */
+export const verifyChain = (entries: ReadonlyArray<ChainEntryEncoded>, genesis: Sha256): ChainVerdict => {
+  let prev: string = genesis
+  let prevTs = ""
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index]!
+    const broken = (kind: ChainBreakKind, message: string): ChainVerdict => ({ ok: false, broken: { index, kind, message } })
+    if (entry.seq !== index) return broken("seq", `entry ${index} has seq ${entry.seq}; expected ${index}`)
+    if (entry.prevHash !== prev) {
+      return broken("prevHash", `entry ${index} links to ${entry.prevHash}, but the previous hash is ${prev}`)
+    }
+    const computed = entryHash(entry)
+    if (Either.isLeft(computed)) return broken("hash", `entry ${index} cannot be hashed: ${computed.left}`)
+    if (computed.right !== entry.hash) {
+      return broken("hash", `entry ${index} claims hash ${entry.hash}, but its content hashes to ${computed.right}`)
+    }
+    // ISO-8601 UTC timestamps of one fixed width compare correctly as strings.
+    if (entry.ts < prevTs) return broken("ts", `entry ${index} at ${entry.ts} is earlier than its predecessor at ${prevTs}`)
+    if (index > 0 && terminalTags.has(entries[index - 1]!.event.type as RunEvent["type"])) {
+      return broken("afterTerminal", `entry ${index} follows the run's terminal event ${entries[index - 1]!.event.type}`)
+    }
+    prev = entry.hash
+    prevTs = entry.ts
+  }
+  return { ok: true, head: prev as Sha256, count: entries.length }
+}
