@@ -59,6 +59,16 @@ const BundleShell = Schema.Struct({
   keys: Schema.Array(Schema.Unknown)
 })
 const decodeShell = versionedDecoder("bundle", BundleShell)
+
+/**
+ * Whether the input is a bundle at all (a v1 bundle's outer shape), before judging it:
+ * lets a command tell "not a bundle" apart from "an invalid bundle".
+ */
+export const bundleShape = (input: unknown): "bundle" | "not-a-bundle" | "unsupported-version" => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return "not-a-bundle"
+  const shell = decodeShell(input)
+  return Either.isRight(shell) ? "bundle" : shell.left._tag === "UnsupportedVersion" ? "unsupported-version" : "not-a-bundle"
+}
 const decodeEntries = versionedDecoder("event", Schema.Array(ChainEntry))
 // Valid chains take the fast path; only an invalid one pays for Schema's full error report.
 const isEntries = fastValidator(Schema.Array(ChainEntry))

@@ -90,17 +90,19 @@ export interface SampleRunOptions {
   readonly runId?: string
   /** Additional network events, to make large chains for benchmarks. */
   readonly extraEvents?: number
-  readonly planeKey?: Redacted.Redacted<Uint8Array>
-  readonly runnerKey?: Redacted.Redacted<Uint8Array>
+  /** The plane's signer (issues and countersigns); a fresh key when absent. */
+  readonly plane?: Signer.SignerShape
+  /** The runner's signer; a fresh key when absent. */
+  readonly runner?: Signer.SignerShape
 }
+
+const freshSigner = () => Signer.make(Redacted.make(generateKey().secretKey))
 
 /** Issues, runs (on paper), signs and countersigns one run with the real services. */
 export const sampleRun = (options: SampleRunOptions = {}) =>
   Effect.gen(function*() {
-    const planeKey = options.planeKey ?? Redacted.make(generateKey().secretKey)
-    const runnerKey = options.runnerKey ?? Redacted.make(generateKey().secretKey)
-    const plane = Signer.make(planeKey)
-    const runner = Signer.make(runnerKey)
+    const plane = options.plane ?? freshSigner()
+    const runner = options.runner ?? freshSigner()
     const now = yield* Clock.currentTimeMillis
     const runId = (options.runId ?? `run-${now.toString(36)}`) as RunId
 
