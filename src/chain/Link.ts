@@ -5,15 +5,33 @@
 import { Either, Schema } from "effect"
 import type { ChainEntry, ChainEntryEncoded, RunEvent } from "../protocol/Event.js"
 import { RunEvent as RunEventSchema, terminalTags } from "../protocol/Event.js"
-import { hashCanonical, hashCanonicalOrThrow, type Sha256 } from "../protocol/Hash.js"
+import { canonicalize } from "../protocol/Canonical.js"
+import { hashCanonical, hashCanonicalOrThrow, sha256, type Sha256 } from "../protocol/Hash.js"
 import type { Timestamp } from "../protocol/Ids.js"
 
 export const EVENT_VERSION = "warrant.event.v1"
 
 const encodeEvent = Schema.encodeSync(RunEventSchema)
 
-/** An entry's hash covers everything in it but the hash itself. */
+const envelope = new Set(["event", "hash", "prevHash", "seq", "ts", "version"])
+
+/**
+ * The canonical text of an entry without its hash, when it has exactly the envelope's fields:
+ * the sorted key order is known, so only the event needs the general canonicaliser.
+ */
+const envelopeText = (entry: Record<string, unknown>): string | undefined => {
+  const keys = Object.keys(entry)
+  if (keys.length !== (Object.hasOwn(entry, "hash") ? 6 : 5) || !keys.every((k) => envelope.has(k) && entry[k] !== undefined)) return undefined
+  const parts = [entry.event, entry.prevHash, entry.seq, entry.ts, entry.version].map(canonicalize)
+  if (!parts.every(Either.isRight)) return undefined
+  const [event, prevHash, seq, ts, version] = parts.map((p) => (p as Either.Right<never, string>).right)
+  return `{"event":${event},"prevHash":${prevHash},"seq":${seq},"ts":${ts},"version":${version}}`
+}
+
+/** An entry's hash covers everything in it but the hash itself, unknown fields included. */
 export const entryHash = (entry: Omit<ChainEntryEncoded, "hash">): Either.Either<Sha256, string> => {
+  const text = envelopeText(entry as Record<string, unknown>)
+  if (text !== undefined) return Either.right(sha256(text))
   const { hash: _ignored, ...body } = entry as ChainEntryEncoded
   return Either.mapLeft(hashCanonical(body), (e) => e.message)
 }

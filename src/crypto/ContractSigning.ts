@@ -9,6 +9,7 @@ import { hashCanonical, type Sha256 } from "../protocol/Hash.js"
 import { millisOf } from "../protocol/Ids.js"
 import type { PublicKeyRecord } from "../protocol/Signature.js"
 import { encodeContract } from "../protocol/Digest.js"
+import { Contract as ContractSchema } from "../protocol/Contract.js"
 import { Signer, verifyObjectSignature } from "./Signer.js"
 
 export const RejectionReason = Schema.Literal(
@@ -52,6 +53,8 @@ export interface ContractSigningShape {
   readonly issue: (contract: UnsignedContract) => Effect.Effect<Contract>
   readonly verify: (input: unknown, expect?: Expectations) => Effect.Effect<VerifiedContract, ContractRejected>
 }
+
+const decodeIssued = Schema.decodeSync(ContractSchema)
 
 export class ContractSigning extends Context.Tag("warrant/crypto/ContractSigning")<ContractSigning, ContractSigningShape>() {}
 
@@ -118,9 +121,11 @@ export const layer = (options: Options = { trustedIssuers: [] }): Layer.Layer<Co
       ContractSigning.of({
         issue: (unsigned) =>
           Effect.gen(function*() {
-            const body = { ...unsigned, issuer: { keyId: signer.keyId } }
-            const signature = yield* signer.signObject("contract", "issuer", encodeContract({ ...body, signatures: [] }))
-            return { ...body, signatures: [signature] }
+            // Sign and return the encoded form, so fields outside the schema can neither slip
+            // into the returned contract unsigned nor break its signature.
+            const encoded = encodeContract({ ...unsigned, issuer: { keyId: signer.keyId }, signatures: [] })
+            const signature = yield* signer.signObject("contract", "issuer", encoded)
+            return decodeIssued({ ...encoded, signatures: [signature] })
           }),
         verify: verifyWith({ ...options, trustedIssuers: [signer.record, ...options.trustedIssuers] })
       }))

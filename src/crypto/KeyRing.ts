@@ -6,6 +6,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Context, Data, Effect, Either, Layer } from "effect"
+import { randomUUID } from "node:crypto"
 import { generateKey } from "./Ed25519.js"
 import { type KeyPair, keyPairOf, parsePrivateKeyFile, renderPrivateKeyFile, renderPublicKeyFile } from "./KeyFile.js"
 import * as Signer from "./Signer.js"
@@ -98,7 +99,7 @@ export const make = (directory: string) =>
         yield* ensureDirectory
         const pair = keyPairOf(generateKey().secretKey)
         const file = privatePath(name)
-        const temp = `${file}.${process.pid}.${Date.now()}.tmp`
+        const temp = `${file}.${randomUUID()}.tmp`
         yield* fs.writeFileString(temp, renderPrivateKeyFile(pair), { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(storeError(temp)))
         const linked = yield* fs.link(temp, file).pipe(
           Effect.as(true),
