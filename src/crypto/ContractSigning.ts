@@ -4,12 +4,11 @@
  * and the policy and workspace it commits to.
  */
 import { Clock, Context, Effect, Either, Layer, Schema } from "effect"
-import { type Contract, decodeContract, type UnsignedContract } from "../protocol/Contract.js"
+import { type Contract, Contract as ContractSchema, decodeContract, type UnsignedContract } from "../protocol/Contract.js"
 import { hashCanonical, type Sha256 } from "../protocol/Hash.js"
 import { millisOf } from "../protocol/Ids.js"
 import type { PublicKeyRecord } from "../protocol/Signature.js"
 import { encodeContract } from "../protocol/Digest.js"
-import { Contract as ContractSchema } from "../protocol/Contract.js"
 import { Signer, verifyObjectSignature } from "./Signer.js"
 
 export const RejectionReason = Schema.Literal(
@@ -65,8 +64,8 @@ export interface Options {
 }
 
 /** The verification half, usable by anyone who holds the issuers' public keys. */
-export const verifyWith = (options: Options) => (input: unknown, expect: Expectations = {}) =>
-  Effect.gen(function*() {
+export const verifyWith = (options: Options) =>
+  Effect.fn("ContractSigning.verify")(function*(input: unknown, expect: Expectations = {}) {
     const skew = options.clockSkewMillis ?? 60_000
     const runId = typeof input === "object" && input !== null && typeof (input as { runId?: unknown }).runId === "string"
       ? (input as { runId: string }).runId
@@ -119,8 +118,7 @@ export const layer = (options: Options = { trustedIssuers: [] }): Layer.Layer<Co
     ContractSigning,
     Effect.map(Signer, (signer) =>
       ContractSigning.of({
-        issue: (unsigned) =>
-          Effect.gen(function*() {
+        issue: Effect.fn("ContractSigning.issue")(function*(unsigned: UnsignedContract) {
             // Sign and return the encoded form, so fields outside the schema can neither slip
             // into the returned contract unsigned nor break its signature.
             const encoded = encodeContract({ ...unsigned, issuer: { keyId: signer.keyId }, signatures: [] })

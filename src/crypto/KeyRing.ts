@@ -73,8 +73,7 @@ export const make = (directory: string) =>
       Effect.mapError(storeError(dir))
     )
 
-    const load = (name: string) =>
-      Effect.gen(function*() {
+    const load = Effect.fn("KeyRing.load")(function*(name: string) {
         yield* checkName(name)
         const file = privatePath(name)
         const info = yield* fs.stat(file).pipe(
@@ -93,8 +92,7 @@ export const make = (directory: string) =>
 
     // Written to a private temp file and hard-linked into place: the key appears whole
     // or not at all, and an existing key is never replaced.
-    const generate = (name: string) =>
-      Effect.gen(function*() {
+    const generate = Effect.fn("KeyRing.generate")(function*(name: string) {
         yield* checkName(name)
         yield* ensureDirectory
         const pair = keyPairOf(generateKey().secretKey)
