@@ -9,7 +9,7 @@ import { Data, Either } from "effect"
 
 export class CanonicalizationError extends Data.TaggedError("CanonicalizationError")<{
   readonly path: string
-  readonly reason: "NonFiniteNumber" | "LoneSurrogate" | "UnsupportedType" | "Cycle"
+  readonly reason: "NonFiniteNumber" | "LoneSurrogate" | "UnsupportedType" | "Cycle" | "TooDeep"
   readonly message: string
 }> {}
 
@@ -60,6 +60,9 @@ const unsupported = (value: unknown): Failure =>
 // Ancestors are the objects on the current path only: shared (DAG) references are fine,
 // as in JSON.stringify; only a value containing itself is a cycle. A Set keeps this O(1)
 // per object however deep the nesting.
+/** Far beyond any protocol object, far below what recursion can survive. */
+export const MAX_DEPTH = 256
+
 const emit = (value: unknown, ancestors: Set<object>): string => {
   switch (typeof value) {
     case "string":
@@ -73,6 +76,8 @@ const emit = (value: unknown, ancestors: Set<object>): string => {
     case "object": {
       if (value === null) return "null"
       if (ancestors.has(value)) throw new Failure("Cycle", "circular reference (value contains itself)")
+      // A bound on nesting keeps hostile input from overflowing the stack mid-verification.
+      if (ancestors.size >= MAX_DEPTH) throw new Failure("TooDeep", `nested deeper than ${MAX_DEPTH} levels`)
       if (Array.isArray(value)) return emitArray(value, ancestors)
       const proto: unknown = Object.getPrototypeOf(value)
       // Prototype check rather than toJSON: class instances (Date, Map, Option, ...) carry

@@ -35,9 +35,17 @@ export type ExecutionCommand = typeof ExecutionCommand.Type
 export const SecretMapping = Schema.Struct({ env: EnvName, secretName: SecretName })
 export type SecretMapping = typeof SecretMapping.Type
 
+const isEnvName = Schema.is(EnvName)
+
 export const EnvPolicy = Schema.Struct({
   inherit: Schema.Array(EnvName),
-  vars: Schema.Record({ key: EnvName, value: Schema.String }),
+  // Keys checked by a filter, not a key schema: Effect would silently drop a bad key.
+  vars: Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
+    Schema.filter((vars) => {
+      const bad = Object.keys(vars).filter((k) => !isEnvName(k))
+      return bad.length === 0 || `not environment variable names: ${bad.map((k) => JSON.stringify(k)).join(", ")}`
+    })
+  ),
   secrets: Schema.Array(SecretMapping),
   egressProxy: Schema.Boolean
 })

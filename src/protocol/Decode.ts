@@ -38,10 +38,81 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>, root = "$"): string
       ? `${acc}.${key}`
       : `${acc}[${JSON.stringify(String(key))}]`, root)
 
-export const issuesOf = (error: ParseResult.ParseError, root = "$"): ReadonlyArray<DecodeIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-    new DecodeIssue({ path: formatPath(issue.path, root), message: issue.message })
-  )
+const MAX_MESSAGE = 300
+
+// Effect spells a struct's expected type out in full (kilobytes for a contract); a person
+// needs only to know an object was expected. Long actual values are cut, not echoed whole.
+const clip = (message: string) => {
+  const shape = /^Expected (\{.*\}), actual (.*)$/s.exec(message)
+  const text = shape !== null && shape[1]!.length > 80 ? `Expected an object, actual ${shape[2]}` : message
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text
+}
+
+// Effect reports a failed union once per member ("Expected a positive number, actual 0" and
+// "Expected undefined, actual 0" for an optional field); a person wants one line per field.
+const mergeMessages = (messages: ReadonlyArray<string>): string => {
+  const relevant = messages.length > 1 ? messages.filter((m) => !/^Expected undefined, actual /.test(m)) : messages
+  const literals = relevant.map((m) => /^Expected ("(?:[^"\\]|\\.)*"|-?\d[\d.e+-]*|true|false|null), actual (.*)$/s.exec(m))
+  if (relevant.length > 1 && literals.every((l) => l !== null && l[2] === literals[0]![2])) {
+    return `Expected one of ${literals.map((l) => l![1]).join(", ")}, actual ${literals[0]![2]}`
+  }
+  return [...new Set(relevant)].join("; or ")
+}
+
+type Issue = ParseResult.ParseIssue
+
+const toArray = <A>(x: A | ReadonlyArray<A>): ReadonlyArray<A> => (Array.isArray(x) ? x : [x as A])
+
+// When Effect's own formatter cannot render an issue (it recurses into the offending value,
+// and a 10,000-level array overflows the stack), the paths are still known.
+const pathsOf = (issue: Issue, path: ReadonlyArray<PropertyKey>): ReadonlyArray<ReadonlyArray<PropertyKey>> => {
+  switch (issue._tag) {
+    case "Pointer":
+      return pathsOf(issue.issue, [...path, ...toArray(issue.path)])
+    case "Composite":
+      return toArray(issue.issues).flatMap((i) => pathsOf(i, path))
+    case "Refinement":
+    case "Transformation":
+      return pathsOf(issue.issue, path)
+    default:
+      return [path]
+  }
+}
+
+export const issuesOf = (error: ParseResult.ParseError, root = "$"): ReadonlyArray<DecodeIssue> => {
+  let raw: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
+  try {
+    raw = ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch {
+    raw = pathsOf(error.issue, []).map((path) => ({ path, message: "invalid value (too deeply nested to describe)" }))
+  }
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of raw) {
+    const path = formatPath(issue.path, root)
+    byPath.set(path, [...(byPath.get(path) ?? []), issue.message])
+  }
+  return [...byPath].map(([path, messages]) => new DecodeIssue({ path, message: clip(mergeMessages(messages)) }))
+}
+
+/**
+ * Where a value sits that JavaScript cannot turn into text (an object whose own `toString` is
+ * not a function, which JSON can spell): Effect's union search calls String() on tags and
+ * throws. Tag-like keys are preferred, since that is where the search looks.
+ */
+const unprintablePath = (input: unknown): ReadonlyArray<PropertyKey> | undefined => {
+  const found: Array<ReadonlyArray<PropertyKey>> = []
+  const stack: Array<[unknown, ReadonlyArray<PropertyKey>]> = [[input, []]]
+  while (stack.length > 0 && found.length < 64) {
+    const [value, path] = stack.pop()!
+    if (typeof value !== "object" || value === null || path.length > 64) continue
+    const own = value as Record<string, unknown>
+    if ((Object.hasOwn(own, "toString") && typeof own.toString !== "function") || (Object.hasOwn(own, "valueOf") && typeof own.valueOf !== "function")) {
+      found.push(path)
+    }
+    for (const key of Object.keys(own).reverse()) stack.push([own[key], [...path, Array.isArray(value) ? Number(key) : key]])
+  }
+  return found.find((p) => ["type", "kind", "version"].includes(String(p.at(-1)))) ?? found[0]
+}
 
 /**
  * The version field of a protocol object: `warrant.<family>.v1`, or a v1 minor revision
@@ -75,8 +146,22 @@ export const checkVersion = (family: string, input: unknown): Either.Either<void
  */
 export const versionedDecoder = <A, I>(family: string, schema: Schema.Schema<A, I, never>) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
-  return (input: unknown, root = "$"): Either.Either<A, ProtocolDecodeError | UnsupportedVersion> =>
-    Either.flatMap(checkVersion(family, input), () =>
-      Either.mapLeft(decode(input), (error) => new ProtocolDecodeError({ object: `warrant.${family}.v1`, issues: issuesOf(error, root) }))
-    )
+  const object = `warrant.${family}.v1`
+  const fail = (issues: ReadonlyArray<DecodeIssue>) => Either.left(new ProtocolDecodeError({ object, issues }))
+  return (input: unknown, root = "$"): Either.Either<A, ProtocolDecodeError | UnsupportedVersion> => {
+    const version = checkVersion(family, input)
+    if (Either.isLeft(version)) return Either.left(version.left)
+    let decoded: Either.Either<A, ParseResult.ParseError>
+    try {
+      decoded = decode(input)
+    } catch (error) {
+      // Effect's decoder throws on a few hostile-but-valid JSON shapes; they are input errors.
+      const path = unprintablePath(input)
+      return fail([new DecodeIssue({
+        path: formatPath(path ?? [], root),
+        message: clip(path === undefined ? `input cannot be examined: ${String(error)}` : "expected a plain value; this object has its own toString or valueOf field")
+      })])
+    }
+    return Either.isRight(decoded) ? Either.right(decoded.right) : fail(issuesOf(decoded.left, root))
+  }
 }

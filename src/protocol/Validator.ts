@@ -64,9 +64,11 @@ const compile = (ast: SchemaAST.AST): Check => {
           }
           if (!p.check(o[p.name])) return false
         }
+        // As in Schema: a key its index signature's key schema rejects is an excess property,
+        // ignored; only the values of matching keys are checked.
         if (indexes.length > 0) {
           for (const key of Object.keys(o)) {
-            for (const index of indexes) if (!index.key(key) || !index.value(o[key])) return false
+            for (const index of indexes) if (index.key(key) && !index.value(o[key])) return false
           }
         }
         return true

@@ -170,7 +170,11 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   const contract = Either.getOrUndefined(contractDecoded)
   let contractHash: Sha256 | undefined
   if (contract !== undefined) {
-    contractHash = Either.getOrUndefined(hashCanonical(raw.contract))
+    const hashed = hashCanonical(raw.contract)
+    if (Either.isLeft(hashed)) {
+      problems.push(problem(hashed.left.path.replace(/^\$/, "$.contract"), "bundle.malformed", hashed.left.message))
+    }
+    contractHash = Either.getOrUndefined(hashed)
     const [signature, ...extra] = contract.signatures
     if (signature === undefined) {
       problems.push(problem("$.contract.signatures", "contract.signature-missing", "the contract is not signed"))

@@ -5,7 +5,8 @@ import {
   canonicalBytes,
   CanonicalizationError,
   canonicalize,
-  canonicalizeOrThrow
+  canonicalizeOrThrow,
+  MAX_DEPTH
 } from "../../src/protocol/Canonical.js"
 
 const ok = (value: unknown): string => {
@@ -463,5 +464,28 @@ describe("properties", () => {
       }),
       { numRuns }
     )
+  })
+})
+
+describe("nesting bound", () => {
+  const nested = (depth: number): unknown => {
+    let value: unknown = []
+    for (let i = 1; i < depth; i++) value = [value]
+    return value
+  }
+
+  it("canonicalises values nested exactly MAX_DEPTH levels deep", () => {
+    expect(canonicalize(nested(MAX_DEPTH))).toEqual(Either.right("[".repeat(MAX_DEPTH) + "]".repeat(MAX_DEPTH)))
+  })
+
+  it("refuses one level more with TooDeep at the innermost reachable path, without a stack overflow", () => {
+    const result = canonicalize({ a: nested(MAX_DEPTH) })
+    expect(Either.isLeft(result) && result.left.reason).toBe("TooDeep")
+    expect(Either.isLeft(result) && result.left.path).toBe("$.a" + "[0]".repeat(MAX_DEPTH - 1))
+  })
+
+  it("refuses a 100,000-level array with TooDeep rather than a RangeError", () => {
+    const result = canonicalize(nested(100_000))
+    expect(Either.isLeft(result) && result.left.reason).toBe("TooDeep")
   })
 })
