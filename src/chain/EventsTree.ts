@@ -11,11 +11,22 @@ import type { EventsTreeHead } from "../protocol/Receipt.js"
 import { entryHash } from "./Link.js"
 import { inclusionProof, rootHash, verifyInclusion } from "./Merkle.js"
 
-export const treeHead = (hashes: ReadonlyArray<string>): EventsTreeHead => ({
-  alg: "rfc9162-sha256",
-  size: hashes.length,
-  root: fromBytes(rootHash(hashes.map((h) => bytesOf(h as Sha256))))
-})
+const prefixedHex = /^sha256:[0-9a-f]{64}$/
+const utf8 = new TextEncoder()
+
+/**
+ * The tree head over entry hashes as written (`sha256:<hex>`). The leaves' bytes share one
+ * buffer instead of one allocation per event; a malformed hash is hashed as its text.
+ */
+export const treeHead = (hashes: ReadonlyArray<string>): EventsTreeHead => {
+  const buffer = Buffer.alloc(hashes.length * 32)
+  const leaves = hashes.map((hash, i) => {
+    if (!prefixedHex.test(hash)) return utf8.encode(hash)
+    buffer.write(hash.slice(7), i * 32, "hex")
+    return buffer.subarray(i * 32, i * 32 + 32)
+  })
+  return { alg: "rfc9162-sha256", size: hashes.length, root: fromBytes(rootHash(leaves)) }
+}
 
 /** One disclosed event with its audit path to the receipt's tree head. */
 export const EventDisclosure = Schema.Struct({

@@ -191,15 +191,19 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   // Events: schema first (each entry's version too), then the links from the contract hash.
   let entries: ReadonlyArray<ChainEntry> | undefined
   const rawEntries = raw.events as ReadonlyArray<ChainEntryEncoded>
-  const unsupported = raw.events.map((e, i) => [checkVersion("event", e), i] as const).find(([v]) => Either.isLeft(v))
-  if (unsupported !== undefined) {
-    decodeProblems((unsupported[0] as Either.Left<UnsupportedVersion, void>).left, `$.events[${unsupported[1]}].version`)
-  } else if (isEntries(raw.events)) {
+  if (isEntries(raw.events)) {
     entries = raw.events
   } else {
-    const decoded = decodeEntries(raw.events, "$.events")
-    if (Either.isLeft(decoded)) decodeProblems(decoded.left, "$.events")
-    else entries = decoded.right
+    // Only an invalid chain pays for finding which entry is of another version, or why.
+    const index = raw.events.findIndex((e) => Either.isLeft(checkVersion("event", e)))
+    const unsupported = index < 0 ? undefined : checkVersion("event", raw.events[index])
+    if (unsupported !== undefined && Either.isLeft(unsupported)) {
+      decodeProblems(unsupported.left, `$.events[${index}].version`)
+    } else {
+      const decoded = decodeEntries(raw.events, "$.events")
+      if (Either.isLeft(decoded)) decodeProblems(decoded.left, "$.events")
+      else entries = decoded.right
+    }
   }
   if (entries !== undefined && contractHash !== undefined) {
     const verdict = verifyChain(rawEntries, contractHash)
