@@ -79,12 +79,16 @@ export const ArtifactCreated = event("artifact.created", {
   hash: Sha256,
   size: Schema.optional(NonNegativeInt)
 })
-export const SandboxAttested = event("sandbox.attested", {
+/** What a session's sandbox enforced; the receipt repeats it as its enforcement matrix. */
+export const sandboxAttestation = {
   tier: IsolationTier,
   matrix: EnforcementMatrix,
+  /** Dimensions the contract's policy required at least attested. */
   required: Schema.Array(Dimension),
+  /** Dimensions the contract demanded enforced. */
   enforce: Schema.Array(Dimension)
-})
+}
+export const SandboxAttested = event("sandbox.attested", sandboxAttestation)
 export const RunCompleted = event("run.completed", { exitCode: Schema.Number.pipe(Schema.int()) })
 export const RunFailed = event("run.failed", { failureClass: FailureClass, message: Text })
 export const RunCancelled = event("run.cancelled", {

@@ -4,9 +4,9 @@
  */
 import { Schema } from "effect"
 import { versionedDecoder, versionField } from "./Decode.js"
-import { EnforcementMatrix, NetworkDecision } from "./Event.js"
+import { NetworkDecision, sandboxAttestation } from "./Event.js"
 import { Sha256 } from "./Hash.js"
-import { Dimension, IsolationTier, KeyId, NonNegativeInt, PoolName, RunId, RunnerId, SecretName, Timestamp } from "./Ids.js"
+import { IsolationTier, KeyId, NonNegativeInt, PoolName, RunId, RunnerId, SecretName, Timestamp } from "./Ids.js"
 import { Signature } from "./Signature.js"
 
 export const RunStatus = Schema.Literal("completed", "failed", "cancelled")
@@ -29,12 +29,7 @@ export const DisclosureSummary = Schema.Struct({
   contentHash: Sha256,
   dataClass: Schema.String
 })
-export const SandboxSummary = Schema.Struct({
-  tier: IsolationTier,
-  matrix: EnforcementMatrix,
-  required: Schema.Array(Dimension),
-  enforce: Schema.Array(Dimension)
-})
+export const SandboxSummary = Schema.Struct(sandboxAttestation)
 export type SandboxSummary = typeof SandboxSummary.Type
 
 /** RFC 9162 tree head over the event hashes, so one event can be disclosed with a proof. */

@@ -95,6 +95,15 @@ export const verifyBundle = (input: unknown, options: VerifyOptions = {}): Verif
   }
 }
 
+type SignatureChecker = (
+  family: "contract" | "receipt",
+  object: unknown,
+  signature: Signature,
+  where: string,
+  code: "contract.signature-invalid" | "receipt.signature-invalid" | "receipt.countersignature-invalid",
+  countersigns?: ReadonlyArray<Signature>
+) => boolean
+
 const check = (input: unknown, options: VerifyOptions): Verification => {
   const problems: Array<Problem> = []
   const signers: { contract: KeyId | null; receipt: KeyId | null; countersignature: KeyId | null } = {
@@ -145,14 +154,7 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   }
 
   /** Verifies one signature with a key from the bundle (or the trust list); true when valid. */
-  const checkSignature = (
-    family: "contract" | "receipt",
-    object: unknown,
-    signature: Signature,
-    where: string,
-    code: "contract.signature-invalid" | "receipt.signature-invalid" | "receipt.countersignature-invalid",
-    countersigns: ReadonlyArray<Signature> = []
-  ): boolean => {
+  const checkSignature: SignatureChecker = (family, object, signature, where, code, countersigns = []) => {
     checkTrust(signature, where)
     const publicKey = keys.get(signature.keyId)
     if (publicKey === undefined) {
@@ -244,14 +246,6 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   return done()
 }
 
-type SignatureChecker = (
-  family: "contract" | "receipt",
-  object: unknown,
-  signature: Signature,
-  where: string,
-  code: "contract.signature-invalid" | "receipt.signature-invalid" | "receipt.countersignature-invalid",
-  countersigns?: ReadonlyArray<Signature>
-) => boolean
 
 const checkReceiptSignatures = (
   receipt: Receipt,

@@ -10,35 +10,10 @@ import { decodePolicy } from "../../src/protocol/Policy.js"
 import { decodeReceipt, Receipt } from "../../src/protocol/Receipt.js"
 import { fastValidator } from "../../src/protocol/Validator.js"
 import { samplePolicy, sampleRun } from "../../src/testkit/SampleRun.js"
+import { at, isObject, type Path, pathsOf, pick, put, setAt, wire } from "../support/WireJson.js"
 
-// --- Raw JSON helpers: tests work on wire data, never on decoded values ---
-
-type Key = string | number
-type Path = ReadonlyArray<Key>
 type Decoder = (input: unknown) => Either.Either<unknown, ProtocolDecodeError | UnsupportedVersion>
 
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** A deep, mutable copy of an object as it would arrive over the wire. */
-const wire = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
-
-const child = (u: unknown, key: Key): unknown =>
-  Array.isArray(u) ? u[key as number] : isObject(u) ? u[String(key)] : undefined
-
-const at = (root: unknown, path: Path): unknown => path.reduce(child, root)
-
-// defineProperty, not assignment: a key such as "__proto__" must become an own data property.
-const put = (container: unknown, key: Key, value: unknown): void => {
-  Object.defineProperty(container, key, { value, writable: true, enumerable: true, configurable: true })
-}
-
-/** A copy of `root` with the value at `path` replaced (or added, when the key is new). */
-const setAt = (root: unknown, path: Path, value: unknown): unknown => {
-  const copy = wire(root)
-  if (path.length === 0) return value
-  put(at(copy, path.slice(0, -1)), path[path.length - 1]!, value)
-  return copy
-}
 
 /** A copy of `root` with several values replaced. */
 const setAll = (root: unknown, changes: ReadonlyArray<readonly [Path, unknown]>): unknown =>
@@ -498,12 +473,6 @@ describe("field rules", () => {
 // --- fastValidator must judge exactly as Schema.is does ---
 
 /** Every path of a JSON tree, the root included. */
-const pathsOf = (value: unknown, prefix: Path = []): Array<Path> => {
-  const out: Array<Path> = [prefix]
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...prefix, i])))
-  else if (isObject(value)) for (const k of Object.keys(value)) out.push(...pathsOf(value[k], [...prefix, k]))
-  return out
-}
 
 type Mutation =
   | { readonly kind: "replace"; readonly pick: number; readonly value: unknown }
@@ -534,7 +503,6 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("add" as const), pick: fc.nat(), key: keyArb, value: jsonish })
 )
 
-const pick = <A>(items: ReadonlyArray<A>, n: number): A | undefined => items.length === 0 ? undefined : items[n % items.length]
 
 /** Applies one mutation to `root` in place (or returns a new root when the root itself is replaced). */
 const mutate = (root: unknown, m: Mutation): unknown => {

@@ -5,32 +5,9 @@ import { canonicalize } from "../../src/protocol/Canonical.js"
 import type { ProblemCode } from "../../src/receipt/Problem.js"
 import { type Verification, verifyBundle } from "../../src/receipt/Verify.js"
 import { sampleRun } from "../../src/testkit/SampleRun.js"
+import { at, isObject, type Key, type Path, pathsOf, pick, put, setAt, wire } from "../support/WireJson.js"
 
-// --- Raw JSON helpers: the verifier receives wire data, so the tests build wire data ---
 
-type Key = string | number
-type Path = ReadonlyArray<Key>
-
-const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
-const wire = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
-
-const child = (u: unknown, key: Key): unknown =>
-  Array.isArray(u) ? u[key as number] : isObject(u) ? u[String(key)] : undefined
-
-const at = (root: unknown, path: Path): unknown => path.reduce(child, root)
-
-// defineProperty, not assignment: a key such as "__proto__" must become an own data property.
-const put = (container: unknown, key: Key, value: unknown): void => {
-  Object.defineProperty(container, key, { value, writable: true, enumerable: true, configurable: true })
-}
-
-/** A copy of `root` with the value at `path` replaced (or added). */
-const setAt = (root: unknown, path: Path, value: unknown): unknown => {
-  const copy = wire(root)
-  put(at(copy, path.slice(0, -1)), path[path.length - 1]!, value)
-  return copy
-}
 
 const codes = (result: Verification) => result.problems.map((p) => `${p.code} @ ${p.where}`)
 
@@ -357,14 +334,7 @@ type Mutation =
   | { readonly kind: "splice"; readonly pick: number; readonly duplicate: boolean }
   | { readonly kind: "flip"; readonly pick: number; readonly index: number; readonly char: string }
 
-const pathsOf = (value: unknown, prefix: Path = []): Array<Path> => {
-  const out: Array<Path> = [prefix]
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...prefix, i])))
-  else if (isObject(value)) for (const k of Object.keys(value)) out.push(...pathsOf(value[k], [...prefix, k]))
-  return out
-}
 
-const pick = <A>(items: ReadonlyArray<A>, n: number): A | undefined => items.length === 0 ? undefined : items[n % items.length]
 
 const last = (path: Path): Key | undefined => path[path.length - 1]
 
