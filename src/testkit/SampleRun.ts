@@ -2,7 +2,7 @@
  * A complete, signed sample run — contract, chain, countersigned receipt, bundle — built
  * through the real services. The demo, the benchmarks and users' own tests start here.
  */
-import { Clock, Effect, Layer, Redacted } from "effect"
+import { Clock, Effect, Layer, Redacted, Schema } from "effect"
 import { make as makeChain } from "../chain/EventChain.js"
 import { ContractSigning, layer as contractSigningLayer } from "../crypto/ContractSigning.js"
 import { generateKey } from "../crypto/Ed25519.js"
@@ -11,14 +11,18 @@ import type { UnsignedContract } from "../protocol/Contract.js"
 import { policyHash } from "../protocol/Digest.js"
 import type { RunEvent } from "../protocol/Event.js"
 import { sha256 } from "../protocol/Hash.js"
-import type { PoolName, RunId, RunnerId } from "../protocol/Ids.js"
-import { timestampOf } from "../protocol/Ids.js"
+import { PoolName, RunId, RunnerId, timestampOf } from "../protocol/Ids.js"
 import type { Policy } from "../protocol/Policy.js"
+import { WorkspacePath } from "../protocol/WorkspacePath.js"
 import { countersignReceipt, makeBundle, signReceipt } from "../receipt/ReceiptBuilder.js"
+
+// Branded values through their schemas, so the sample can never hold what decoding would refuse.
+const path = Schema.decodeSync(WorkspacePath)
+const pool = Schema.decodeSync(PoolName)("default")
 
 export const samplePolicy: Policy = {
   version: "warrant.policy.v1",
-  pools: ["default" as PoolName],
+  pools: [pool],
   agents: ["mock", "command"],
   isolationTiers: ["process", "hermetic", "namespace"],
   network: { defaultDeny: true, allowHosts: ["registry.npmjs.org"] },
@@ -39,17 +43,17 @@ export const sampleContract = (options: { readonly runId: RunId; readonly now: n
   task: { prompt: options.prompt ?? "npm test" },
   execution: {
     command: { kind: "shell", shell: "sh", script: options.prompt ?? "npm test" },
-    cwd: "." as never,
+    cwd: path("."),
     timeoutMs: 300_000,
     log: { maxBytes: 1_048_576 },
-    env: { inherit: [], vars: { CI: "1" } as never, secrets: [], egressProxy: true }
+    env: { inherit: [], vars: { CI: "1" }, secrets: [], egressProxy: true }
   },
-  runner: { pool: "default" as PoolName },
+  runner: { pool: pool },
   workspace: {
     version: "warrant.manifest.v1",
     source: "directory",
-    files: [{ path: "package.json" as never, hash: sha256("{\"name\":\"demo\"}\n"), size: 16 }],
-    denied: [{ path: ".env" as never, pattern: ".env*" }],
+    files: [{ path: path("package.json"), hash: sha256("{\"name\":\"demo\"}\n"), size: 16 }],
+    denied: [{ path: path(".env"), pattern: ".env*" }],
     deniedPatterns: [".env*", "*.pem", "*.key"]
   },
   policyHash: policyHash(samplePolicy),
@@ -62,7 +66,7 @@ export const sampleContract = (options: { readonly runId: RunId; readonly now: n
 
 /** The events of a short governed run: claimed, materialised, attested, executed, one block, done. */
 export const sampleEvents = (input: { readonly runnerId: RunnerId; readonly keyId: Signer.SignerShape["keyId"]; readonly manifestHash: ReturnType<typeof sha256>; readonly extraNetwork?: number }): ReadonlyArray<RunEvent> => [
-  { type: "run.claimed", runnerId: input.runnerId, keyId: input.keyId, pool: "default" as PoolName },
+  { type: "run.claimed", runnerId: input.runnerId, keyId: input.keyId, pool: pool },
   { type: "workspace.materialized", manifestHash: input.manifestHash },
   {
     type: "sandbox.attested",
@@ -81,7 +85,7 @@ export const sampleEvents = (input: { readonly runnerId: RunnerId; readonly keyI
     reason: i % 3 === 0 ? "allowlisted" : "not in allowHosts"
   })),
   { type: "network.connected", host: "169.254.169.254", port: 80, decision: "blocked", reason: "cloud metadata address" },
-  { type: "file.changed", path: "src/index.ts" as never, change: "modified", contentHash: sha256("export {}\n") },
+  { type: "file.changed", path: path("src/index.ts"), change: "modified", contentHash: sha256("export {}\n") },
   { type: "artifact.created", kind: "diff", hash: sha256("diff --git a/src/index.ts b/src/index.ts\n"), size: 42 },
   { type: "run.completed", exitCode: 0 }
 ]
@@ -104,19 +108,19 @@ export const sampleRun = (options: SampleRunOptions = {}) =>
     const plane = options.plane ?? freshSigner()
     const runner = options.runner ?? freshSigner()
     const now = yield* Clock.currentTimeMillis
-    const runId = (options.runId ?? `run-${now.toString(36)}`) as RunId
+    const runId = Schema.decodeSync(RunId)(options.runId ?? `run-${now.toString(36)}`)
 
     const signing = yield* Effect.provide(ContractSigning, contractSigningLayer().pipe(Layer.provide(Layer.succeed(Signer.Signer, plane))))
     const issued = yield* signing.issue(sampleContract({ runId, now }))
     const verified = yield* signing.verify(issued)
 
     const chain = yield* makeChain(verified.contractHash)
-    const runnerId = "runner-1" as RunnerId
+    const runnerId = Schema.decodeSync(RunnerId)("runner-1")
     for (const event of sampleEvents({ runnerId, keyId: runner.keyId, manifestHash: verified.manifestHash, extraNetwork: options.extraEvents ?? 0 })) {
       yield* chain.append(event)
     }
     const entries = yield* chain.entries
-    const signed = yield* signReceipt({ contract: verified, entries, runner: { runnerId, pool: "default" as PoolName, isolation: "process" } }).pipe(
+    const signed = yield* signReceipt({ contract: verified, entries, runner: { runnerId, pool: pool, isolation: "process" } }).pipe(
       Effect.provideService(Signer.Signer, runner)
     )
     const receipt = yield* countersignReceipt(signed).pipe(Effect.provideService(Signer.Signer, plane))
