@@ -246,7 +246,6 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   return done()
 }
 
-
 const checkReceiptSignatures = (
   receipt: Receipt,
   rawReceipt: unknown,
