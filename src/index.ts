@@ -28,6 +28,7 @@ export * as EventsTree from "./chain/EventsTree.js"
 export * as Link from "./chain/Link.js"
 export * as Merkle from "./chain/Merkle.js"
 
+export * as Disclosure from "./receipt/Disclosure.js"
 export * as ReceiptBuilder from "./receipt/ReceiptBuilder.js"
 export * as Render from "./receipt/Render.js"
 export * as Verify from "./receipt/Verify.js"
