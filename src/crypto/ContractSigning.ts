@@ -119,12 +119,12 @@ export const layer = (options: Options = { trustedIssuers: [] }): Layer.Layer<Co
     Effect.map(Signer, (signer) =>
       ContractSigning.of({
         issue: Effect.fn("ContractSigning.issue")(function*(unsigned: UnsignedContract) {
-            // Sign and return the encoded form, so fields outside the schema can neither slip
-            // into the returned contract unsigned nor break its signature.
-            const encoded = encodeContract({ ...unsigned, issuer: { keyId: signer.keyId }, signatures: [] })
-            const signature = yield* signer.signObject("contract", "issuer", encoded)
-            return decodeIssued({ ...encoded, signatures: [signature] })
-          }),
+          // Sign and return the encoded form, so fields outside the schema can neither slip
+          // into the returned contract unsigned nor break its signature.
+          const encoded = encodeContract({ ...unsigned, issuer: { keyId: signer.keyId }, signatures: [] })
+          const signature = yield* signer.signObject("contract", "issuer", encoded)
+          return decodeIssued({ ...encoded, signatures: [signature] })
+        }),
         verify: verifyWith({ ...options, trustedIssuers: [signer.record, ...options.trustedIssuers] })
       }))
   )

@@ -74,43 +74,43 @@ export const make = (directory: string) =>
     )
 
     const load = Effect.fn("KeyRing.load")(function*(name: string) {
-        yield* checkName(name)
-        const file = privatePath(name)
-        const info = yield* fs.stat(file).pipe(
-          Effect.catchIf(
-            (e) => e._tag === "SystemError" && e.reason === "NotFound",
-            () => Effect.fail(new KeyNotFound({ name, path: file }))
-          ),
-          Effect.mapError((e) => e._tag === "KeyNotFound" ? e : storeError(file)(e))
-        )
-        if (info.type !== "File") return yield* new KeyFileInvalid({ path: file, reason: "not a regular file" })
-        if ((info.mode & 0o077) !== 0) return yield* new KeyFileInsecure({ path: file, mode: info.mode })
-        const text = yield* fs.readFileString(file).pipe(Effect.mapError(storeError(file)))
-        const parsed = parsePrivateKeyFile(text)
-        return Either.isRight(parsed) ? parsed.right : yield* new KeyFileInvalid({ path: file, reason: parsed.left })
-      })
+      yield* checkName(name)
+      const file = privatePath(name)
+      const info = yield* fs.stat(file).pipe(
+        Effect.catchIf(
+          (e) => e._tag === "SystemError" && e.reason === "NotFound",
+          () => Effect.fail(new KeyNotFound({ name, path: file }))
+        ),
+        Effect.mapError((e) => e._tag === "KeyNotFound" ? e : storeError(file)(e))
+      )
+      if (info.type !== "File") return yield* new KeyFileInvalid({ path: file, reason: "not a regular file" })
+      if ((info.mode & 0o077) !== 0) return yield* new KeyFileInsecure({ path: file, mode: info.mode })
+      const text = yield* fs.readFileString(file).pipe(Effect.mapError(storeError(file)))
+      const parsed = parsePrivateKeyFile(text)
+      return Either.isRight(parsed) ? parsed.right : yield* new KeyFileInvalid({ path: file, reason: parsed.left })
+    })
 
     // Written to a private temp file and hard-linked into place: the key appears whole
     // or not at all, and an existing key is never replaced.
     const generate = Effect.fn("KeyRing.generate")(function*(name: string) {
-        yield* checkName(name)
-        yield* ensureDirectory
-        const pair = keyPairOf(generateKey().secretKey)
-        const file = privatePath(name)
-        const temp = `${file}.${randomUUID()}.tmp`
-        yield* fs.writeFileString(temp, renderPrivateKeyFile(pair), { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(storeError(temp)))
-        const linked = yield* fs.link(temp, file).pipe(
-          Effect.as(true),
-          Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false)),
-          Effect.ensuring(fs.remove(temp).pipe(Effect.ignore)),
-          Effect.mapError(storeError(file))
-        )
-        if (!linked) return yield* new KeyExists({ name, path: file })
-        yield* fs.writeFileString(publicPath(name), renderPublicKeyFile(pair.record), { mode: 0o644 }).pipe(
-          Effect.mapError(storeError(publicPath(name)))
-        )
-        return pair
-      })
+      yield* checkName(name)
+      yield* ensureDirectory
+      const pair = keyPairOf(generateKey().secretKey)
+      const file = privatePath(name)
+      const temp = `${file}.${randomUUID()}.tmp`
+      yield* fs.writeFileString(temp, renderPrivateKeyFile(pair), { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(storeError(temp)))
+      const linked = yield* fs.link(temp, file).pipe(
+        Effect.as(true),
+        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false)),
+        Effect.ensuring(fs.remove(temp).pipe(Effect.ignore)),
+        Effect.mapError(storeError(file))
+      )
+      if (!linked) return yield* new KeyExists({ name, path: file })
+      yield* fs.writeFileString(publicPath(name), renderPublicKeyFile(pair.record), { mode: 0o644 }).pipe(
+        Effect.mapError(storeError(publicPath(name)))
+      )
+      return pair
+    })
 
     const loadOrGenerate = (name: string) =>
       load(name).pipe(
