@@ -15,6 +15,17 @@ const encodeEvent = Schema.encodeSync(RunEventSchema)
 
 const envelope = new Set(["event", "hash", "prevHash", "seq", "ts", "version"])
 
+// Printable ASCII without `"` or `\`: its canonical form is itself in quotes.
+const plain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+/** The canonical text of an envelope field, on the fast path only; anything unusual goes the general way. */
+const scalar = (value: unknown): string | undefined =>
+  typeof value === "string" && plain.test(value)
+    ? `"${value}"`
+    : typeof value === "number" && Number.isSafeInteger(value)
+    ? String(value)
+    : undefined
+
 /**
  * The canonical text of an entry without its hash, when it has exactly the envelope's fields:
  * the sorted key order is known, so only the event needs the general canonicaliser.
@@ -22,10 +33,10 @@ const envelope = new Set(["event", "hash", "prevHash", "seq", "ts", "version"])
 const envelopeText = (entry: Record<string, unknown>): string | undefined => {
   const keys = Object.keys(entry)
   if (keys.length !== (Object.hasOwn(entry, "hash") ? 6 : 5) || !keys.every((k) => envelope.has(k) && entry[k] !== undefined)) return undefined
-  const parts = [entry.event, entry.prevHash, entry.seq, entry.ts, entry.version].map(canonicalize)
-  if (!parts.every(Either.isRight)) return undefined
-  const [event, prevHash, seq, ts, version] = parts.map((p) => (p as Either.Right<never, string>).right)
-  return `{"event":${event},"prevHash":${prevHash},"seq":${seq},"ts":${ts},"version":${version}}`
+  const event = canonicalize(entry.event)
+  const [prevHash, seq, ts, version] = [scalar(entry.prevHash), scalar(entry.seq), scalar(entry.ts), scalar(entry.version)]
+  if (Either.isLeft(event) || prevHash === undefined || seq === undefined || ts === undefined || version === undefined) return undefined
+  return `{"event":${event.right},"prevHash":${prevHash},"seq":${seq},"ts":${ts},"version":${version}}`
 }
 
 /** An entry's hash covers everything in it but the hash itself, unknown fields included. */

@@ -10,38 +10,44 @@ const HASH_SIZE = 32
 const LEAF_PREFIX = Uint8Array.of(0x00)
 const NODE_PREFIX = Uint8Array.of(0x01)
 
-// Internal hashing returns node's Buffer subclass; everything exported is
-// re-viewed (zero-copy) as a plain Uint8Array, because Buffer differs from
-// Uint8Array under toEqual and JSON.stringify and would surprise callers.
-// One-shot `crypto.hash` over a reused scratch buffer costs about half of a
-// createHash/update/digest round trip, which dominates a 10,000-event tree.
+// Internally a digest is a 32-character latin1 string: node's one-shot `crypto.hash` returns
+// one for a fraction of what a Buffer result costs (0.4 µs against 1.6 µs here), and a tree of
+// 10,000 events takes 20,000 of them. Exported values are plain Uint8Arrays.
+type Digest = string
+
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE)
 nodeScratch[0] = NODE_PREFIX[0]!
 const leafScratch = Buffer.alloc(1 + HASH_SIZE)
 leafScratch[0] = LEAF_PREFIX[0]!
 
-const leafDigest = (data: Uint8Array): Uint8Array => {
-  if (data.length !== HASH_SIZE) return createHash("sha256").update(LEAF_PREFIX).update(data).digest()
+const leafDigest = (data: Uint8Array): Digest => {
+  if (data.length !== HASH_SIZE) return createHash("sha256").update(LEAF_PREFIX).update(data).digest("binary")
   leafScratch.set(data, 1)
-  return hash("sha256", leafScratch, "buffer")
+  return hash("sha256", leafScratch, "binary")
 }
 
-const nodeDigest = (left: Uint8Array, right: Uint8Array): Uint8Array => {
-  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
-    return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest()
-  }
-  nodeScratch.set(left, 1)
-  nodeScratch.set(right, 1 + HASH_SIZE)
-  return hash("sha256", nodeScratch, "buffer")
+const nodeDigest = (left: Digest, right: Digest): Digest => {
+  nodeScratch.write(left, 1, "latin1")
+  nodeScratch.write(right, 1 + HASH_SIZE, "latin1")
+  return hash("sha256", nodeScratch, "binary")
 }
 
-const plain = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+const toBytes = (digest: Digest): Uint8Array => {
+  const b = Buffer.from(digest, "latin1")
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
 
-export const emptyRoot: Uint8Array = plain(createHash("sha256").digest())
+const fromBytes = (bytes: Uint8Array): Digest => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
 
-export const leafHash = (data: Uint8Array): Uint8Array => plain(leafDigest(data))
+export const emptyRoot: Uint8Array = toBytes(createHash("sha256").digest("binary"))
 
-export const nodeHash = (left: Uint8Array, right: Uint8Array): Uint8Array => plain(nodeDigest(left, right))
+export const leafHash = (data: Uint8Array): Uint8Array => toBytes(leafDigest(data))
+
+/** Interior node hash of two 32-byte children (other lengths are hashed as given). */
+export const nodeHash = (left: Uint8Array, right: Uint8Array): Uint8Array =>
+  left.length === HASH_SIZE && right.length === HASH_SIZE
+    ? toBytes(nodeDigest(fromBytes(left), fromBytes(right)))
+    : toBytes(createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest("binary"))
 
 export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && timingSafeEqual(a, b)
@@ -58,7 +64,7 @@ export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
  * `level` is overwritten in place: slot i is written only after slots 2i and
  * 2i + 1 (both >= i) have been read.
  */
-const reduceLevel = (level: Array<Uint8Array>): void => {
+const reduceLevel = (level: Array<Digest>): void => {
   const length = level.length
   let write = 0
   for (let read = 0; read + 1 < length; read += 2) {
@@ -70,10 +76,10 @@ const reduceLevel = (level: Array<Uint8Array>): void => {
 
 export const rootHash = (leaves: ReadonlyArray<Uint8Array>): Uint8Array => {
   // A fresh digest, so a caller mutating the result cannot corrupt emptyRoot.
-  if (leaves.length === 0) return plain(createHash("sha256").digest())
+  if (leaves.length === 0) return toBytes(createHash("sha256").digest("binary"))
   const level = leaves.map(leafDigest)
   while (level.length > 1) reduceLevel(level)
-  return plain(level[0]!)
+  return toBytes(level[0]!)
 }
 
 export const inclusionProof = (
@@ -87,16 +93,16 @@ export const inclusionProof = (
     )
   }
   const level = leaves.map(leafDigest)
-  const proof: Array<Uint8Array> = []
+  const proof: Array<Digest> = []
   let position = index
   while (level.length > 1) {
     // A node with no right sibling is carried up, so it contributes nothing.
     const sibling = position % 2 === 1 ? position - 1 : position + 1
-    if (sibling < level.length) proof.push(plain(level[sibling]!))
+    if (sibling < level.length) proof.push(level[sibling]!)
     reduceLevel(level)
     position = Math.floor(position / 2)
   }
-  return proof
+  return proof.map(toBytes)
 }
 
 const isSize = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
@@ -132,7 +138,7 @@ export const verifyInclusion = (input: {
       // 4a: the path is longer than the tree is deep.
       if (sn === 0) return false
       if (fn % 2 === 1 || fn === sn) {
-        r = nodeDigest(p, r)
+        r = nodeDigest(fromBytes(p), r)
         // 4b.ii: skip levels where this node was carried up without a sibling
         // (a no-op when LSB(fn) is already set).
         while (fn % 2 === 0 && fn !== 0) {
@@ -140,13 +146,13 @@ export const verifyInclusion = (input: {
           sn = half(sn)
         }
       } else {
-        r = nodeDigest(r, p)
+        r = nodeDigest(r, fromBytes(p))
       }
       fn = half(fn)
       sn = half(sn)
     }
     // Step 5: sn !== 0 means the path was too short to reach the root.
-    return sn === 0 && constantTimeEqual(r, root)
+    return sn === 0 && constantTimeEqual(toBytes(r), root)
   } catch {
     return false
   }
