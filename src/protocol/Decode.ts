@@ -63,35 +63,55 @@ type Issue = ParseResult.ParseIssue
 
 const toArray = <A>(x: A | ReadonlyArray<A>): ReadonlyArray<A> => (Array.isArray(x) ? x : [x as A])
 
-// When Effect's own formatter cannot render an issue (it recurses into the offending value,
-// and a 10,000-level array overflows the stack), the paths are still known.
-const pathsOf = (issue: Issue, path: ReadonlyArray<PropertyKey>): ReadonlyArray<ReadonlyArray<PropertyKey>> => {
-  switch (issue._tag) {
-    case "Pointer":
-      return pathsOf(issue.issue, [...path, ...toArray(issue.path)])
-    case "Composite":
-      return toArray(issue.issues).flatMap((i) => pathsOf(i, path))
-    case "Refinement":
-    case "Transformation":
-      return pathsOf(issue.issue, path)
-    default:
-      return [path]
+const hasPointer = (issue: Issue): boolean =>
+  issue._tag === "Pointer" ||
+  (issue._tag === "Composite" && toArray(issue.issues).some(hasPointer)) ||
+  ((issue._tag === "Refinement" || issue._tag === "Transformation") && hasPointer(issue.issue))
+
+/** Calls `sink` with each field-level failure: where it is and the issue to describe there. */
+const leaves = (issue: Issue, path: ReadonlyArray<PropertyKey>, sink: (path: ReadonlyArray<PropertyKey>, issue: Issue) => void): void => {
+  if (issue._tag === "Pointer") return leaves(issue.issue, [...path, ...toArray(issue.path)], sink)
+  if (issue._tag === "Composite" && toArray(issue.issues).some(hasPointer)) {
+    for (const child of toArray(issue.issues)) leaves(child, path, sink)
+    return
   }
+  if ((issue._tag === "Refinement" || issue._tag === "Transformation") && hasPointer(issue.issue)) return leaves(issue.issue, path, sink)
+  sink(path, issue)
 }
 
+/** Issues described per bundle: beyond this many, describing them costs more than it tells. */
+export const MAX_ISSUES = 20
+
+/**
+ * One issue per bad field, at most MAX_ISSUES of them (and a count of the rest): Effect's
+ * formatter spells out the whole expected type for every failure, which hostile input with
+ * 100,000 bad elements would turn into seconds of work.
+ */
 export const issuesOf = (error: ParseResult.ParseError, root = "$"): ReadonlyArray<DecodeIssue> => {
-  let raw: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
-  try {
-    raw = ParseResult.ArrayFormatter.formatErrorSync(error)
-  } catch {
-    raw = pathsOf(error.issue, []).map((path) => ({ path, message: "invalid value (too deeply nested to describe)" }))
-  }
+  const kept: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly issue: Issue }> = []
+  let total = 0
+  leaves(error.issue, [], (path, issue) => {
+    total++
+    if (kept.length < MAX_ISSUES) kept.push({ path, issue })
+  })
   const byPath = new Map<string, Array<string>>()
-  for (const issue of raw) {
-    const path = formatPath(issue.path, root)
-    byPath.set(path, [...(byPath.get(path) ?? []), issue.message])
+  for (const { path, issue } of kept) {
+    let described: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
+    try {
+      described = ParseResult.ArrayFormatter.formatIssueSync(issue)
+    } catch {
+      // Effect's formatter recurses into the offending value; a 10,000-level array overflows it.
+      described = [{ path: [], message: "invalid value (too deeply nested to describe)" }]
+    }
+    for (const d of described) {
+      const at = formatPath([...path, ...d.path], root)
+      byPath.set(at, [...(byPath.get(at) ?? []), d.message])
+    }
   }
-  return [...byPath].map(([path, messages]) => new DecodeIssue({ path, message: clip(mergeMessages(messages)) }))
+  const issues = [...byPath].map(([path, messages]) => new DecodeIssue({ path, message: clip(mergeMessages(messages)) }))
+  return total > kept.length
+    ? [...issues, new DecodeIssue({ path: root, message: `and ${total - kept.length} more invalid field(s) not described` })]
+    : issues
 }
 
 /**

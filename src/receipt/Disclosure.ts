@@ -3,6 +3,7 @@
  * plane signatures by trusted keys, then the event's audit path to the receipt's tree head.
  */
 import { Either } from "effect"
+import { canonicalize } from "../protocol/Canonical.js"
 import { type EventDisclosure, verifyDisclosure } from "../chain/EventsTree.js"
 import { decodeReceipt, type Receipt } from "../protocol/Receipt.js"
 import type { PublicKeyRecord } from "../protocol/Signature.js"
@@ -18,6 +19,17 @@ export const verifyEventDisclosure = (
   input: { readonly receipt: unknown; readonly disclosure: unknown },
   options: { readonly trustedKeys: ReadonlyArray<PublicKeyRecord> }
 ): Either.Either<DisclosedEvent, string> => {
+  // One snapshot of plain JSON, judged and returned: a value built in JavaScript (a getter, a
+  // non-enumerable field) could otherwise show the hash one thing and the caller another.
+  const snapshot = canonicalize(input)
+  if (Either.isLeft(snapshot)) return Either.left(`not JSON data: ${snapshot.left.message}`)
+  return judge(JSON.parse(snapshot.right) as typeof input, options)
+}
+
+const judge = (
+  input: { readonly receipt: unknown; readonly disclosure: unknown },
+  options: { readonly trustedKeys: ReadonlyArray<PublicKeyRecord> }
+): Either.Either<DisclosedEvent, string> => {
   const decoded = decodeReceipt(input.receipt, "$.receipt")
   if (Either.isLeft(decoded)) return Either.left(decoded.left.message)
   const receipt = decoded.right
@@ -25,6 +37,7 @@ export const verifyEventDisclosure = (
   if (runnerSig?.role !== "runner" || planeSig?.role !== "plane" || extra.length > 0) {
     return Either.left("the receipt must carry exactly the runner's signature and the plane's countersignature")
   }
+  if (runnerSig.keyId === planeSig.keyId) return Either.left("the runner's key countersigned its own receipt")
   for (const [signature, countersigns] of [[runnerSig, []], [planeSig, [runnerSig]]] as const) {
     const key = options.trustedKeys.find((k) => k.keyId === signature.keyId)
     if (key === undefined) return Either.left(`the receipt's ${signature.role} key ${signature.keyId} is not trusted`)

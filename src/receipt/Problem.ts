@@ -37,6 +37,7 @@ export type ProblemCode =
   | "receipt.signature-invalid"
   | "receipt.countersignature-missing"
   | "receipt.countersignature-invalid"
+  | "receipt.countersigner-mismatch"
   | "receipt.unexpected-signature"
 
 export const problem = (where: string, code: ProblemCode, message: string): Problem => ({ where, code, message })

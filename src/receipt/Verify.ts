@@ -51,6 +51,9 @@ export interface Verification {
   readonly trustChecked: boolean
 }
 
+/** A run is signed by two or three keys; a long list is noise or an attempt to slow verification. */
+const MAX_KEYS = 16
+
 const BundleShell = Schema.Struct({
   version: versionField("bundle"),
   contract: Schema.Unknown,
@@ -80,6 +83,11 @@ const sameJson = (a: unknown, b: unknown): boolean => {
   return Either.isRight(x) && Either.isRight(y) && x.right === y.right
 }
 
+/**
+ * Verifies a bundle given as JSON data, as `JSON.parse` produces it. (A value built in
+ * JavaScript with getters or non-enumerable fields is not JSON data: hashes see only what
+ * `Object.keys` lists. Parse the bytes you received; do not pass live objects from elsewhere.)
+ */
 export const verifyBundle = (input: unknown, options: VerifyOptions = {}): Verification => {
   const trustChecked = options.trustedKeys !== undefined
   try {
@@ -131,7 +139,10 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
 
   // Keys: every keyId must be the one its public key derives to, or the key is ignored.
   const keys = new Map<string, PublicKeyHex>()
-  raw.keys.forEach((value, i) => {
+  if (raw.keys.length > MAX_KEYS) {
+    problems.push(problem("$.keys", "bundle.malformed", `a bundle lists at most ${MAX_KEYS} keys; this one lists ${raw.keys.length}`))
+  }
+  raw.keys.slice(0, MAX_KEYS).forEach((value, i) => {
     const key = decodeKey(value)
     if (Either.isLeft(key)) return problems.push(problem(`$.keys[${i}]`, "bundle.malformed", "expected { alg: \"ed25519\", keyId, publicKey }"))
     if (keyIdOf(key.right.publicKey) !== key.right.keyId) {
@@ -222,6 +233,7 @@ const check = (input: unknown, options: VerifyOptions): Verification => {
   const receipt = Either.getOrUndefined(receiptDecoded)
   if (receipt !== undefined) {
     checkReceiptSignatures(receipt, raw.receipt, options, signers, problems, checkSignature)
+    checkSeparation(receipt, contract, problems)
     if (contract !== undefined) {
       if (receipt.runId !== contract.runId) {
         problems.push(problem("$.receipt.runId", "receipt.run-mismatch", `the receipt is for run ${receipt.runId}, the contract for ${contract.runId}`))
@@ -317,6 +329,20 @@ const checkAgainstEvents = (
       problems.push(problem(`$.events[${i}]`, "receipt.runner-mismatch", `run.claimed names runner ${event.runnerId} (${event.keyId}, pool ${event.pool}); the receipt names ${receipt.runner.runnerId} (${receipt.runner.keyId}, pool ${receipt.runner.pool})`))
     }
   })
+}
+
+/**
+ * The countersignature is the issuing plane accepting the runner's account: it must come from
+ * the contract's issuer and never from the runner's own key, whatever keys are trusted.
+ */
+const checkSeparation = (receipt: Receipt, contract: { readonly issuer: { readonly keyId: string } } | undefined, problems: Array<Problem>) => {
+  const [runnerSig, planeSig] = receipt.signatures
+  if (runnerSig === undefined || planeSig === undefined || planeSig.role !== "plane") return
+  if (planeSig.keyId === runnerSig.keyId) {
+    problems.push(problem("$.receipt.signatures[1]", "receipt.countersigner-mismatch", `the runner's key ${runnerSig.keyId} countersigned its own receipt`))
+  } else if (contract !== undefined && planeSig.keyId !== contract.issuer.keyId) {
+    problems.push(problem("$.receipt.signatures[1]", "receipt.countersigner-mismatch", `countersigned by ${planeSig.keyId}, not by the plane that issued the contract (${contract.issuer.keyId})`))
+  }
 }
 
 /** Honest tiers: a command never runs unattested, and a demanded dimension was enforced. */

@@ -406,6 +406,7 @@ describe("verifyBundle", () => {
           "contract.issuer-mismatch @ $.contract.signatures[0]",
           "contract.signature-invalid @ $.contract.signatures[0]",
           "chain.prevHash @ $.events[0]",
+          "receipt.countersigner-mismatch @ $.receipt.signatures[1]",
           "receipt.contract-hash-mismatch @ $.receipt.contractHash"
         ])
       }))

@@ -56,6 +56,7 @@ const problemCodes: Record<ProblemCode, true> = {
   "receipt.signature-invalid": true,
   "receipt.countersignature-missing": true,
   "receipt.countersignature-invalid": true,
+  "receipt.countersigner-mismatch": true,
   "receipt.unexpected-signature": true
 }
 const isProblemCode = (code: string): boolean => Object.prototype.hasOwnProperty.call(problemCodes, code)
