@@ -11,6 +11,7 @@ import { renderPublicKeyFile } from "../../src/crypto/KeyFile.js"
 import { generateKey } from "../../src/crypto/Ed25519.js"
 import * as Signer from "../../src/crypto/Signer.js"
 import { sampleRun } from "../../src/testkit/SampleRun.js"
+import type { Json } from "../support/WireJson.js"
 
 const dir = mkdtempSync(join(tmpdir(), "warrant-cli-"))
 const write = (name: string, text: string) => {
@@ -37,7 +38,7 @@ const warrant = (...args: Array<string>) =>
     return { code, stdout: out.join("\n"), stderr: err.join("\n") }
   })
 
-const bundleFile = (mutate: (json: any) => void = () => {}) => // eslint-disable-line @typescript-eslint/no-explicit-any
+const bundleFile = (mutate: (json: Json) => void = () => {}) =>
   Effect.map(sampleRun(), (r) => {
     const json = JSON.parse(JSON.stringify(r.bundle))
     mutate(json)

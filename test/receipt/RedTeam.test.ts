@@ -16,9 +16,7 @@ import { bytesOf, fromBytes, type Sha256 } from "../../src/protocol/Hash.js"
 import { verifyEventDisclosure } from "../../src/receipt/Disclosure.js"
 import { type TrustedKey, type Verification, verifyBundle } from "../../src/receipt/Verify.js"
 import { sampleRun } from "../../src/testkit/SampleRun.js"
-import { put, wire } from "../support/WireJson.js"
-
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any -- forging raw JSON on purpose
+import { type Json, put, wire } from "../support/WireJson.js"
 
 const codes = (result: Verification) => result.problems.map((p) => `${p.code} @ ${p.where}`)
 
@@ -37,7 +35,6 @@ const tampered = (edit: (json: Json) => unknown) =>
   })
 
 const indexOf = (json: Json, predicate: (event: Json) => boolean): number => json.events.findIndex((e: Json) => predicate(e.event))
-
 
 // ---------------------------------------------------------------------------------------------
 // Refused: keyless edits of signed or hashed content.

@@ -13,8 +13,7 @@ import type { Signature } from "../../src/protocol/Signature.js"
 import { summarize } from "../../src/receipt/Summary.js"
 import { verifyBundle } from "../../src/receipt/Verify.js"
 import { sampleRun } from "../../src/testkit/SampleRun.js"
-
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any -- forging raw JSON on purpose
+import type { Json } from "../support/WireJson.js"
 
 const orThrow = <A>(e: Either.Either<A, unknown>): A => Either.getOrThrowWith(e, (l) => new Error(String(l)))
 

@@ -6,9 +6,7 @@ import type { BundleEncoded } from "../../src/protocol/Bundle.js"
 import type { Signature } from "../../src/protocol/Signature.js"
 import { verifyBundle } from "../../src/receipt/Verify.js"
 import { sampleRun } from "../../src/testkit/SampleRun.js"
-
-// A mutable deep copy of a valid bundle, as JSON a verifier would receive.
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any -- tests poke at raw JSON on purpose
+import type { Json } from "../support/WireJson.js"
 
 const freshBundle = Effect.map(sampleRun(), (run) => ({ ...run, json: JSON.parse(JSON.stringify(run.bundle)) as Json }))
 

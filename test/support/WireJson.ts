@@ -37,3 +37,9 @@ export const pathsOf = (value: unknown, prefix: Path = []): Array<Path> => {
 
 /** The `n`th item, wrapping around: lets a fuzzer's number choose among whatever exists. */
 export const pick = <A>(items: ReadonlyArray<A>, n: number): A | undefined => (items.length === 0 ? undefined : items[n % items.length])
+
+/**
+ * Forged wire JSON, poked at field by field. Deliberately untyped: the point of these tests is
+ * to build what the protocol's types forbid.
+ */
+export type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
