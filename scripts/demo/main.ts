@@ -29,10 +29,12 @@ const demo = Effect.gen(function*() {
 
   // Verify what was written, as a stranger would: from the file, trusting only the two public keys.
   const written: unknown = JSON.parse(yield* fs.readFileString(out))
-  const result = verifyBundle(written, { trustedKeys: [{ keyId: plane.keyId }, { keyId: runner.keyId }] })
+  const result = verifyBundle(written, {
+    trustedKeys: [{ keyId: plane.keyId, roles: ["issuer", "plane"] }, { keyId: runner.keyId, roles: ["runner"] }]
+  })
   yield* Console.log(`\nverification ${result.valid ? "VALID" : "INVALID"}: signatures, contract hash, ${run.entries.length} chain links, head, count, Merkle root and summaries checked against trusted keys`)
   for (const p of result.problems) yield* Console.log(`  - ${p.code} at ${p.where}: ${p.message}`)
-  yield* Console.log(`\ncheck it yourself:\n  npm run warrant -- verify ${path.relative(process.cwd(), out)} --trust ${path.relative(process.cwd(), keys.publicPath("plane"))} --trust ${path.relative(process.cwd(), keys.publicPath("runner"))}`)
+  yield* Console.log(`\ncheck it yourself:\n  npm run warrant -- verify ${path.relative(process.cwd(), out)} --trust-plane ${path.relative(process.cwd(), keys.publicPath("plane"))} --trust-runner ${path.relative(process.cwd(), keys.publicPath("runner"))}`)
   if (!result.valid) process.exitCode = 1
 })
 

@@ -66,7 +66,7 @@ describe("warrant verify", () => {
       const runnerPub = write("runner.pub.json", renderPublicKeyFile(runner.record))
       const result = yield* warrant("verify", path, "--trust", plane.keyId, "--trust", runnerPub)
       expect(result.code).toBe(0)
-      expect(result.stdout).toContain("trust         every signing key is one of the --trust keys")
+      expect(result.stdout).toContain("trust         every signing key is one of the trusted keys, in a role it is trusted for")
       expect(result.stdout).not.toContain("NOT CHECKED")
     }))
 
@@ -79,6 +79,26 @@ describe("warrant verify", () => {
       expect(result.code).toBe(1)
       expect(result.stdout).toContain("result        INVALID: 1 problem")
       expect(result.stdout).toMatch(/- chain\.hash at \$\.events\[3\]: entry 3 claims hash sha256:[0-9a-f]{64}, but its content hashes to/)
+    }))
+
+  it.effect("with --trust-plane and --trust-runner, a valid bundle exits 0", () =>
+    Effect.gen(function*() {
+      const { path, plane, runner } = yield* bundleFile()
+      const result = yield* warrant("verify", path, "--trust-plane", plane.keyId, "--trust-runner", runner.publicKey)
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("result        VALID")
+    }))
+
+  it.effect("keys given in swapped roles exit 1: the runner key is not trusted to issue or countersign", () =>
+    Effect.gen(function*() {
+      const { path, plane, runner } = yield* bundleFile()
+      const result = yield* warrant("verify", path, "--trust-plane", runner.keyId, "--trust-runner", plane.keyId, "--json")
+      expect(result.code).toBe(1)
+      expect(JSON.parse(result.stdout).problems.map((p: { code: string; where: string }) => `${p.code} @ ${p.where}`)).toEqual([
+        "trust.untrusted-key @ $.contract.signatures[0]",
+        "trust.untrusted-key @ $.receipt.signatures[0]",
+        "trust.untrusted-key @ $.receipt.signatures[1]"
+      ])
     }))
 
   it.effect("a signature by a key outside --trust exits 1 with trust.untrusted-key", () =>
