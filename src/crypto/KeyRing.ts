@@ -98,12 +98,15 @@ export const make = (directory: string) =>
       const pair = keyPairOf(generateKey().secretKey)
       const file = privatePath(name)
       const temp = `${file}.${randomUUID()}.tmp`
-      yield* fs.writeFileString(temp, renderPrivateKeyFile(pair), { flag: "wx", mode: 0o600 }).pipe(Effect.mapError(storeError(temp)))
-      const linked = yield* fs.link(temp, file).pipe(
-        Effect.as(true),
-        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false)),
-        Effect.ensuring(fs.remove(temp).pipe(Effect.ignore)),
-        Effect.mapError(storeError(file))
+      // The temp file is removed whatever happens, a failed or interrupted write included.
+      const linked = yield* fs.writeFileString(temp, renderPrivateKeyFile(pair), { flag: "wx", mode: 0o600 }).pipe(
+        Effect.mapError(storeError(temp)),
+        Effect.zipRight(fs.link(temp, file).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false)),
+          Effect.mapError(storeError(file))
+        )),
+        Effect.ensuring(fs.remove(temp).pipe(Effect.ignore))
       )
       if (!linked) return yield* new KeyExists({ name, path: file })
       yield* fs.writeFileString(publicPath(name), renderPublicKeyFile(pair.record), { mode: 0o644 }).pipe(

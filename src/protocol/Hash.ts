@@ -36,10 +36,6 @@ export const hashCanonical = (value: unknown): Either.Either<Sha256, Canonicaliz
 /** For values this library built itself (already valid JSON data); throws otherwise. */
 export const hashCanonicalOrThrow = (value: unknown): Sha256 => Either.getOrThrow(hashCanonical(value))
 
-export const hexOf = (hash: Sha256): Sha256Hex => hash.slice(7) as Sha256Hex
-
-export const prefixed = (hex: Sha256Hex): Sha256 => `sha256:${hex}` as Sha256
-
 /** The 32 raw bytes of a prefixed hash. */
 export const bytesOf = (hash: Sha256): Uint8Array => Buffer.from(hash.slice(7), "hex")
 
