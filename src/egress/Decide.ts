@@ -1,0 +1,76 @@
+/**
+ * The proxy's decision for one authority: host policy first, then one resolution, then
+ * every resolved address checked; the result names the single address to dial, so nothing
+ * after this point looks a name up again.
+ */
+import { Effect, Either } from "effect"
+import { type Address, formatAddress } from "./Address.js"
+import type { EgressReason } from "./EgressDecision.js"
+import { decideAddresses, decideHost, type EgressPolicy, type Mode } from "./EgressPolicy.js"
+import { type Authority, hostText } from "./Host.js"
+import { Resolver } from "./Resolver.js"
+import type { Refusal } from "./Wire.js"
+
+export interface Allowed {
+  readonly reason: "allowlisted" | "default-allow"
+  readonly detail: string
+  readonly address: Address
+}
+
+export interface Refused extends Refusal {
+  readonly reason: EgressReason
+  readonly resolvedAddress?: string
+}
+
+export const refused = (
+  reason: EgressReason,
+  status: number,
+  proxyError: string,
+  detail: string,
+  resolvedAddress?: string
+): Refused => (resolvedAddress === undefined
+  ? { reason, status, proxyError, detail }
+  : { reason, status, proxyError, detail, resolvedAddress })
+
+const resolve = (authority: Authority) => {
+  const host = authority.host
+  if (host._tag === "Ip") return Effect.succeed([host.address] as const)
+  return Resolver.pipe(
+    Effect.flatMap((resolver) => resolver.resolve(host.name)),
+    Effect.mapError((error) =>
+      refused(
+        "dns-failed",
+        error.reason === "timeout" ? 504 : 502,
+        error.reason === "not-found" ? "destination_not_found" : error.reason === "timeout" ? "dns_timeout" : "dns_error",
+        error.detail
+      )
+    )
+  )
+}
+
+export const decide = (
+  policy: EgressPolicy,
+  authority: Authority,
+  mode: Mode
+): Effect.Effect<Allowed, Refused, Resolver> =>
+  Effect.gen(function*() {
+    const host = decideHost(policy, authority, mode)
+    if (!host.allowed) return yield* Effect.fail(refused(host.reason, 403, "http_request_denied", host.detail))
+    const addresses = yield* resolve(authority)
+    const verdict = decideAddresses(policy, addresses)
+    if (Either.isLeft(verdict)) {
+      const { address, refusal } = verdict.left
+      const text = formatAddress(address)
+      const via = refusal.embeddedIn === undefined ? "" : ` (inside an ${refusal.embeddedIn} IPv6 address)`
+      return yield* Effect.fail(refused(
+        "address-refused",
+        403,
+        "destination_ip_prohibited",
+        `${hostText(authority.host)} resolves to ${text}, a ${refusal.kind} address in ${refusal.range}${via}; ` +
+          `list it in allowAddresses to allow it`,
+        text
+      ))
+    }
+    const rule = host.reason === "allowlisted" && host.rule !== undefined ? `matched ${JSON.stringify(host.rule)}` : "default allow"
+    return { reason: host.reason, detail: `${rule}, dialling ${formatAddress(verdict.right)}`, address: verdict.right }
+  })
