@@ -5,9 +5,10 @@
 import { cpus, totalmem } from "node:os"
 import type { Bench } from "./Figure.js"
 import { bench as crypto } from "./crypto.js"
+import { bench as egress } from "./egress.js"
 import { bench as verify } from "./verify.js"
 
-const benches: ReadonlyArray<Bench> = [verify, crypto]
+const benches: ReadonlyArray<Bench> = [verify, crypto, egress]
 
 const main = async () => {
   const wanted = process.argv.slice(2).filter((a) => a !== "--")

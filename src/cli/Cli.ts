@@ -2,11 +2,12 @@
  * The `warrant` command and its subcommands.
  */
 import { Command } from "@effect/cli"
+import { egressCommand } from "./commands/egress.js"
 import { verifyCommand } from "./commands/verify.js"
 
 export const warrant = Command.make("warrant").pipe(
   Command.withDescription("Warrant: governed execution and provenance for AI coding agents"),
-  Command.withSubcommands([verifyCommand])
+  Command.withSubcommands([verifyCommand, egressCommand])
 )
 
 export const run = Command.run(warrant, { name: "warrant", version: "0.1.0" })

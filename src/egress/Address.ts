@@ -89,7 +89,7 @@ export const parseIPv6 = (text: string): Option.Option<Address> => {
 export const parseAddress = (text: string): Option.Option<Address> =>
   text.includes(":") ? parseIPv6(text) : parseIPv4(text)
 
-export const formatIPv4 = (bytes: Uint8Array): string => Array.from(bytes.subarray(0, 4)).join(".")
+export const formatIPv4 = (bytes: Uint8Array): string => `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`
 
 /** RFC 5952: lower case, the longest run of two or more zero groups compressed (leftmost on a tie). */
 export const formatIPv6 = (bytes: Uint8Array): string => {

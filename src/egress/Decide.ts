@@ -6,9 +6,9 @@
 import { Effect, Either } from "effect"
 import { type Address, formatAddress } from "./Address.js"
 import type { EgressReason } from "./EgressDecision.js"
-import { decideAddresses, decideHost, type EgressPolicy, type Mode } from "./EgressPolicy.js"
+import { decideAddresses, decideHost, type EgressPolicy, type HostVerdict, type Mode } from "./EgressPolicy.js"
 import { type Authority, hostText } from "./Host.js"
-import { Resolver } from "./Resolver.js"
+import { type Answer, Resolver } from "./Resolver.js"
 import type { Refusal } from "./Wire.js"
 
 export interface Allowed {
@@ -32,11 +32,8 @@ export const refused = (
   ? { reason, status, proxyError, detail }
   : { reason, status, proxyError, detail, resolvedAddress })
 
-const resolve = (authority: Authority) => {
-  const host = authority.host
-  if (host._tag === "Ip") return Effect.succeed([host.address] as const)
-  return Resolver.pipe(
-    Effect.flatMap((resolver) => resolver.resolve(host.name)),
+const resolve = (name: string): Effect.Effect<Answer, Refused, Resolver> =>
+  Effect.flatMap(Resolver, (resolver) => resolver.resolve(name)).pipe(
     Effect.mapError((error) =>
       refused(
         "dns-failed",
@@ -46,31 +43,43 @@ const resolve = (authority: Authority) => {
       )
     )
   )
+
+const checkAddresses = (
+  policy: EgressPolicy,
+  authority: Authority,
+  hostVerdict: Extract<HostVerdict, { allowed: true }>,
+  addresses: Answer
+): Either.Either<Allowed, Refused> => {
+  const verdict = decideAddresses(policy, addresses)
+  if (Either.isLeft(verdict)) {
+    const { address, refusal } = verdict.left
+    const text = formatAddress(address)
+    const via = refusal.embeddedIn === undefined ? "" : ` (inside an ${refusal.embeddedIn} IPv6 address)`
+    return Either.left(refused(
+      "address-refused",
+      403,
+      "destination_ip_prohibited",
+      `${hostText(authority.host)} resolves to ${text}, a ${refusal.kind} address in ${refusal.range}${via}; ` +
+        `list it in allowAddresses to allow it`,
+      text
+    ))
+  }
+  const rule = hostVerdict.reason === "allowlisted" && hostVerdict.rule !== undefined
+    ? `matched ${JSON.stringify(hostVerdict.rule)}`
+    : "default allow"
+  return Either.right({ reason: hostVerdict.reason, detail: `${rule}, dialling ${formatAddress(verdict.right)}`, address: verdict.right })
 }
 
+/** Plain functions until a name must be resolved: an IP literal never suspends. */
 export const decide = (
   policy: EgressPolicy,
   authority: Authority,
   mode: Mode
-): Effect.Effect<Allowed, Refused, Resolver> =>
-  Effect.gen(function*() {
-    const host = decideHost(policy, authority, mode)
-    if (!host.allowed) return yield* Effect.fail(refused(host.reason, 403, "http_request_denied", host.detail))
-    const addresses = yield* resolve(authority)
-    const verdict = decideAddresses(policy, addresses)
-    if (Either.isLeft(verdict)) {
-      const { address, refusal } = verdict.left
-      const text = formatAddress(address)
-      const via = refusal.embeddedIn === undefined ? "" : ` (inside an ${refusal.embeddedIn} IPv6 address)`
-      return yield* Effect.fail(refused(
-        "address-refused",
-        403,
-        "destination_ip_prohibited",
-        `${hostText(authority.host)} resolves to ${text}, a ${refusal.kind} address in ${refusal.range}${via}; ` +
-          `list it in allowAddresses to allow it`,
-        text
-      ))
-    }
-    const rule = host.reason === "allowlisted" && host.rule !== undefined ? `matched ${JSON.stringify(host.rule)}` : "default allow"
-    return { reason: host.reason, detail: `${rule}, dialling ${formatAddress(verdict.right)}`, address: verdict.right }
-  })
+): Effect.Effect<Allowed, Refused, Resolver> => {
+  const host = decideHost(policy, authority, mode)
+  if (!host.allowed) return Effect.fail(refused(host.reason, 403, "http_request_denied", host.detail))
+  const target = authority.host
+  return target._tag === "Ip"
+    ? checkAddresses(policy, authority, host, [target.address])
+    : Effect.flatMap(resolve(target.name), (answer) => checkAddresses(policy, authority, host, answer))
+}

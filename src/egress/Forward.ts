@@ -114,39 +114,44 @@ const forward = (
 type Decided = { readonly authority: Authority; readonly path: string; readonly allowed: Allowed }
 type Rejected = { readonly refusal: Refused; readonly host: string; readonly port?: number }
 
+/** The target and the Host header, before any policy: pure. */
+const admission = (request: IncomingMessage): Either.Either<{ authority: Authority; path: string }, Rejected> => {
+  const target = splitTarget(request.url ?? "")
+  if (target._tag === "Unsupported") {
+    return Either.left({
+      refusal: refused("unsupported-request", 400, "http_request_error", target.detail),
+      host: sanitiseAuthority(request.headers.host ?? "")
+    })
+  }
+  const parsed = parseAuthority(target.authority, 80)
+  if (Either.isLeft(parsed)) {
+    return Either.left({
+      refusal: refused("invalid-authority", 400, "http_request_error", parsed.left.detail),
+      host: sanitiseAuthority(target.authority)
+    })
+  }
+  const authority = parsed.right
+  const hostCheck = checkHost(request.rawHeaders, authority, 80)
+  if (hostCheck._tag === "Ok") return Either.right({ authority, path: target.path })
+  const mismatch = hostCheck._tag === "Mismatch"
+  return Either.left({
+    refusal: refused(mismatch ? "host-mismatch" : "invalid-authority", mismatch ? 421 : 400, "http_request_error", hostCheck.detail),
+    host: hostText(authority.host),
+    port: authority.port
+  })
+}
+
 /** Everything short of forwarding: the target, the Host header, the policy. */
 const admit = (ctx: ProxyContext, request: IncomingMessage): Effect.Effect<Decided, Rejected, Resolver> =>
-  Effect.gen(function*() {
-    const hostHeaders = request.headers.host
-    const target = splitTarget(request.url ?? "")
-    if (target._tag === "Unsupported") {
-      return yield* Effect.fail({
-        refusal: refused("unsupported-request", 400, "http_request_error", target.detail),
-        host: sanitiseAuthority(hostHeaders ?? "")
-      })
-    }
-    const parsed = parseAuthority(target.authority, 80)
-    if (Either.isLeft(parsed)) {
-      return yield* Effect.fail({
-        refusal: refused("invalid-authority", 400, "http_request_error", parsed.left.detail),
-        host: sanitiseAuthority(target.authority)
-      })
-    }
-    const authority = parsed.right
-    const host = hostText(authority.host)
-    const hostCheck = checkHost(request.rawHeaders, authority, 80)
-    if (hostCheck._tag !== "Ok") {
-      const mismatch = hostCheck._tag === "Mismatch"
-      return yield* Effect.fail({
-        refusal: refused(mismatch ? "host-mismatch" : "invalid-authority", mismatch ? 421 : 400, "http_request_error", hostCheck.detail),
-        host,
-        port: authority.port
-      })
-    }
-    const allowed = yield* decide(ctx.policy, authority, "http").pipe(
-      Effect.mapError((refusal): Rejected => ({ refusal, host, port: authority.port }))
-    )
-    return { authority, path: target.path, allowed }
+  Either.match(admission(request), {
+    onLeft: Effect.fail,
+    onRight: ({ authority, path }) =>
+      decide(ctx.policy, authority, "http").pipe(
+        Effect.mapBoth({
+          onFailure: (refusal): Rejected => ({ refusal, host: hostText(authority.host), port: authority.port }),
+          onSuccess: (allowed): Decided => ({ authority, path, allowed })
+        })
+      )
   })
 
 const recordBlocked = (ctx: ProxyContext, id: number, rejected: Rejected) =>

@@ -81,7 +81,13 @@ export const parseIPv4Loose = (text: string): Option.Option<Address> => {
   return Option.some(ipv4FromNumber(value))
 }
 
+/** Already canonical-looking ASCII: no IDNA work to do unless a label is punycode. */
+const plainAscii = /^[a-z0-9._-]+$/
+
 const canonicalName = (raw: string): Either.Either<Host, AuthorityError> => {
+  const lower = raw.toLowerCase()
+  // The common case skips the per-character scan and IDNA: only [a-z0-9._-], no punycode.
+  if (plainAscii.test(lower) && !lower.includes("xn--")) return nameOrAddress(lower)
   for (const char of raw) {
     if (controlOrSpace.test(char)) return fail("control-or-space", "the host contains a control, format or whitespace character")
     if (char === "%") return fail("percent-encoding", "percent-encoding is not allowed in a host")
@@ -91,8 +97,13 @@ const canonicalName = (raw: string): Either.Either<Host, AuthorityError> => {
     }
   }
   // IDNA (UTS 46) maps Unicode case, full-width digits and dots, then encodes to punycode.
-  const ascii = domainToASCII(raw.toLowerCase())
+  const ascii = domainToASCII(lower)
   if (ascii === "") return fail("bad-name", "the host is not a valid IDNA domain name")
+  return nameOrAddress(ascii)
+}
+
+/** After IDNA: one trailing dot dropped, then an IPv4 address in any spelling, or a name. */
+const nameOrAddress = (ascii: string): Either.Either<Host, AuthorityError> => {
   const host = ascii.endsWith(".") ? ascii.slice(0, -1) : ascii
   if (endsInNumber(host)) {
     return Option.match(parseIPv4Loose(host), {
@@ -172,8 +183,12 @@ export const hostText = (host: Host): string => {
 
 export const authorityText = (authority: Authority): string => `${hostText(authority.host)}:${authority.port}`
 
-export const sameAuthority = (a: Authority, b: Authority): boolean =>
-  a.port === b.port && hostText(a.host) === hostText(b.host)
+export const sameHost = (a: Host, b: Host): boolean =>
+  a._tag === "Name"
+    ? b._tag === "Name" && a.name === b.name
+    : b._tag === "Ip" && a.address.family === b.address.family && a.address.bytes.every((byte, i) => byte === b.address.bytes[i])
+
+export const sameAuthority = (a: Authority, b: Authority): boolean => a.port === b.port && sameHost(a.host, b.host)
 
 /** A strict literal (no loose IPv4 forms), for addresses that come from DNS or a policy. */
 export const isIpLiteral = (text: string): boolean =>
