@@ -125,12 +125,19 @@ export type AddressVerdict =
 
 /**
  * May this resolved address be dialled? Special-purpose ranges are refused unless
- * `allowAddresses` names them; with `defaultDeny: false` only metadata addresses are.
+ * `allowAddresses` covers them (a metadata address only when listed exactly); with
+ * `defaultDeny: false` only metadata addresses are.
  */
 export const decideAddress = (policy: EgressPolicy, resolved: Address): AddressVerdict => {
   const address = canonicalAddress(resolved)
-  if (policy.allowAddresses.some((block) => contains(block, address))) return { allowed: true, address, explicit: true }
   const refusal = classify(address)
+  // A metadata address is only unlocked by naming that one address: a broad block such as
+  // 169.254.0.0/16 written for link-local services must not hand out cloud credentials.
+  const listed = policy.allowAddresses.some((block) =>
+    contains(block, address) &&
+    (Option.isNone(refusal) || refusal.value.kind !== "metadata" || block.prefix === (address.family === 4 ? 32 : 128))
+  )
+  if (listed) return { allowed: true, address, explicit: true }
   if (Option.isNone(refusal)) return { allowed: true, address, explicit: false }
   if (!policy.defaultDeny && refusal.value.kind !== "metadata") return { allowed: true, address, explicit: false }
   return { allowed: false, address, refusal: refusal.value }

@@ -68,7 +68,7 @@ const numberOf = (part: string): number | undefined => {
 export const parseIPv4Loose = (text: string): Option.Option<Address> => {
   const parts = text.split(".")
   if (parts[parts.length - 1] === "" && parts.length > 1) parts.pop()
-  if (parts.length > 4 || parts.some((part) => part.length === 0 || part.length > 34)) return Option.none()
+  if (parts.length > 4 || parts.some((part) => part.length === 0)) return Option.none()
   const numbers: Array<number> = []
   for (const part of parts) {
     const value = numberOf(part)
@@ -81,6 +81,22 @@ export const parseIPv4Loose = (text: string): Option.Option<Address> => {
   return Option.some(ipv4FromNumber(value))
 }
 
+/**
+ * What is wrong with a host's characters, most specific first, so `user:pw@host` is reported
+ * as userinfo and `a\r\n` as a control character whatever else they contain.
+ */
+const firstProblem = (raw: string): AuthorityError | undefined => {
+  if (controlOrSpace.test(raw)) return { problem: "control-or-space", detail: "the host contains a control, format or whitespace character" }
+  if (raw.includes("%")) return { problem: "percent-encoding", detail: "percent-encoding is not allowed in a host" }
+  if (raw.includes("@")) return { problem: "userinfo", detail: "userinfo (user@host) is not allowed in an authority" }
+  for (const char of raw) {
+    if (char.charCodeAt(0) < 0x80 && !allowedAscii.test(char)) {
+      return { problem: "forbidden-character", detail: `the host contains the forbidden character ${JSON.stringify(char)}` }
+    }
+  }
+  return undefined
+}
+
 /** Already canonical-looking ASCII: no IDNA work to do unless a label is punycode. */
 const plainAscii = /^[a-z0-9._-]+$/
 
@@ -88,17 +104,16 @@ const canonicalName = (raw: string): Either.Either<Host, AuthorityError> => {
   const lower = raw.toLowerCase()
   // The common case skips the per-character scan and IDNA: only [a-z0-9._-], no punycode.
   if (plainAscii.test(lower) && !lower.includes("xn--")) return nameOrAddress(lower)
-  for (const char of raw) {
-    if (controlOrSpace.test(char)) return fail("control-or-space", "the host contains a control, format or whitespace character")
-    if (char === "%") return fail("percent-encoding", "percent-encoding is not allowed in a host")
-    if (char === "@") return fail("userinfo", "userinfo (user@host) is not allowed in an authority")
-    if (char.charCodeAt(0) < 0x80 && !allowedAscii.test(char)) {
-      return fail("forbidden-character", `the host contains the forbidden character ${JSON.stringify(char)}`)
-    }
-  }
+  const problem = firstProblem(raw)
+  if (problem !== undefined) return Either.left(problem)
   // IDNA (UTS 46) maps Unicode case, full-width digits and dots, then encodes to punycode.
   const ascii = domainToASCII(lower)
-  if (ascii === "") return fail("bad-name", "the host is not a valid IDNA domain name")
+  if (ascii === "") {
+    // IDNA also rejects a host that ends in a number but is no IPv4 address (full-width digits).
+    return endsInNumber(lower.normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, "."))
+      ? fail("bad-ipv4", "the host ends in a number but is not a valid IPv4 address")
+      : fail("bad-name", "the host is not a valid IDNA domain name")
+  }
   return nameOrAddress(ascii)
 }
 
@@ -131,9 +146,9 @@ export const canonicalHost = (raw: string): Either.Either<Host, AuthorityError> 
       onSome: (address) => Either.right<Host>({ _tag: "Ip", address: canonicalAddress(address) })
     })
   }
-  if (raw.includes(":") && !raw.includes("%") && !raw.includes("@")) {
-    return fail("bad-ipv6", "an IPv6 host must be written in brackets, e.g. [2001:db8::1]")
-  }
+  const problem = firstProblem(raw.replaceAll(":", ""))
+  if (problem !== undefined) return Either.left(problem)
+  if (raw.includes(":")) return fail("bad-ipv6", "an IPv6 host must be written in brackets, e.g. [2001:db8::1]")
   return canonicalName(raw)
 }
 

@@ -41,10 +41,13 @@ const row = (text: string, kind: RangeKind): Row => ({ block: cidr(text), kind }
 const table: ReadonlyArray<Row> = [
   row("169.254.169.254/32", "metadata"), // AWS, GCP, Azure IMDS, OpenStack
   row("169.254.170.2/32", "metadata"), // AWS ECS task credentials
+  row("169.254.170.23/32", "metadata"), // AWS EKS Pod Identity credentials
   row("100.100.100.200/32", "metadata"), // Alibaba Cloud
   row("168.63.129.16/32", "metadata"), // Azure wire server, a public-looking address
   row("192.0.0.192/32", "metadata"), // Oracle Cloud
   row("fd00:ec2::254/128", "metadata"), // AWS IMDS over IPv6
+  row("fd00:ec2::23/128", "metadata"), // AWS EKS Pod Identity over IPv6
+  row("fd20:ce::254/128", "metadata"), // GCP metadata over IPv6
   row("0.0.0.0/8", "unspecified"),
   row("10.0.0.0/8", "private"),
   row("100.64.0.0/10", "shared"),
