@@ -59,7 +59,7 @@ const checkAddresses = (
       "address-refused",
       403,
       "destination_ip_prohibited",
-      `${hostText(authority.host)} resolves to ${text}, a ${refusal.kind} address in ${refusal.range}${via}; ` +
+      `${hostText(authority.host)} resolves to ${text}, ${/^[aeiou]/.test(refusal.kind) ? "an" : "a"} ${refusal.kind} address in ${refusal.range}${via}; ` +
         `list it in allowAddresses to allow it`,
       text
     ))

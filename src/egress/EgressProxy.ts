@@ -87,6 +87,9 @@ const serve = (ctx: ProxyContext, run: <A>(effect: Effect.Effect<A, never, Resol
     maxHeaderSize: ctx.settings.maxHeaderBytes,
     requestTimeout: 0,
     headersTimeout: ctx.settings.headersTimeoutMs,
+    // Node only looks for overdue headers this often (30 s by default), which would let a
+    // slow client hold a connection far past headersTimeout.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(ctx.settings.headersTimeoutMs / 2))),
     keepAliveTimeout: ctx.settings.idleTimeoutMs,
     noDelay: true
   })

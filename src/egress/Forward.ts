@@ -116,11 +116,19 @@ type Rejected = { readonly refusal: Refused; readonly host: string; readonly por
 
 /** The target and the Host header, before any policy: pure. */
 const admission = (request: IncomingMessage): Either.Either<{ authority: Authority; path: string }, Rejected> => {
-  const target = splitTarget(request.url ?? "")
+  const target = request.httpVersionMajor === 1
+    ? splitTarget(request.url ?? "")
+    // Node reads a request line without a version as HTTP/0.9 yet still parses the lines after
+    // it as headers; forwarding that as HTTP/1.1 would smuggle them upstream.
+    : { _tag: "Unsupported" as const, detail: `HTTP/${request.httpVersion} is not proxied; send HTTP/1.x` }
   if (target._tag === "Unsupported") {
+    const absolute = splitTarget(request.url ?? "")
+    const named = absolute._tag === "Absolute" ? parseAuthority(absolute.authority, 80) : undefined
     return Either.left({
       refusal: refused("unsupported-request", 400, "http_request_error", target.detail),
-      host: sanitiseAuthority(request.headers.host ?? "")
+      ...(named !== undefined && Either.isRight(named)
+        ? { host: hostText(named.right.host), port: named.right.port }
+        : { host: sanitiseAuthority(request.headers.host ?? "") })
     })
   }
   const parsed = parseAuthority(target.authority, 80)

@@ -127,6 +127,9 @@ export const handleConnect = (
     }
     const authority = parsed.right
     const host = hostText(authority.host)
+    if (request.httpVersionMajor !== 1) {
+      return yield* refuse(refused("unsupported-request", 400, "http_request_error", `HTTP/${request.httpVersion} is not proxied; send HTTP/1.x`), host, authority.port)
+    }
     const hostCheck = checkHost(request.rawHeaders, authority, 443)
     if (hostCheck._tag !== "Ok") {
       const status = hostCheck._tag === "Mismatch" ? 421 : 400
