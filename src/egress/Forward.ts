@@ -3,7 +3,7 @@
  * checked address with hop-by-hop and proxy credentials removed, and stream the response
  * back the same way.
  */
-import { type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http"
+import { type ClientRequest, type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { Effect, Either } from "effect"
 import { formatAddress } from "./Address.js"
@@ -39,6 +39,35 @@ const refuseNow = (response: ServerResponse, refusal: Refusal) => {
 
 const respond = (response: ServerResponse, refusal: Refusal) => Effect.sync(() => refuseNow(response, refusal))
 
+/**
+ * The upstream request to the checked address. Node's client validates method, path and
+ * headers once more; whatever its parser let through but its client refuses is the
+ * client's malformed request, never a crash.
+ */
+const openUpstream = (
+  ctx: ProxyContext,
+  request: IncomingMessage,
+  path: string,
+  authority: Authority,
+  allowed: Allowed
+): Either.Either<ClientRequest, string> =>
+  Either.try({
+    try: () =>
+      httpRequest({
+        host: formatAddress(allowed.address),
+        family: allowed.address.family,
+        port: authority.port,
+        method: request.method,
+        path,
+        setHost: false,
+        headers: [...endToEndHeaders(request.rawHeaders, ["host"]), "Host", hostHeader(authority)],
+        agent: ctx.agent,
+        lookup: noLookup as never,
+        timeout: ctx.settings.idleTimeoutMs
+      }),
+    catch: (error) => (error as Error).message
+  })
+
 const forward = (
   ctx: ProxyContext,
   id: number,
@@ -51,18 +80,13 @@ const forward = (
   Effect.suspend(() => {
     const counts = { up: 0, down: 0, error: undefined as string | undefined }
     return Effect.async<void>((resume) => {
-      const upstream = httpRequest({
-        host: formatAddress(allowed.address),
-        family: allowed.address.family,
-        port: authority.port,
-        method: request.method,
-        path,
-        setHost: false,
-        headers: [...endToEndHeaders(request.rawHeaders, ["host"]), "Host", hostHeader(authority)],
-        agent: ctx.agent,
-        lookup: noLookup as never,
-        timeout: ctx.settings.idleTimeoutMs
-      })
+      const opened = openUpstream(ctx, request, path, authority, allowed)
+      if (Either.isLeft(opened)) {
+        counts.error = opened.left
+        refuseNow(response, { status: 400, proxyError: "http_request_error", detail: `the request cannot be forwarded: ${opened.left}` })
+        return resume(Effect.void)
+      }
+      const upstream = opened.right
       upstream.on("timeout", () => upstream.destroy(new Error(`no bytes for ${ctx.settings.idleTimeoutMs} ms`)))
       upstream.on("error", (error) => {
         counts.error ??= error.message
