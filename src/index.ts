@@ -1,6 +1,6 @@
 /**
  * Warrant: a governed execution and provenance plane for AI coding agents.
- * The protocol, signatures, event chain and offline verification.
+ * The protocol, signatures, event chain, offline verification and the egress proxy.
  */
 export * as Bundle from "./protocol/Bundle.js"
 export * as Canonical from "./protocol/Canonical.js"
@@ -32,5 +32,13 @@ export * as Disclosure from "./receipt/Disclosure.js"
 export * as ReceiptBuilder from "./receipt/ReceiptBuilder.js"
 export * as Render from "./receipt/Render.js"
 export * as Verify from "./receipt/Verify.js"
+
+export * as Address from "./egress/Address.js"
+export * as EgressDecision from "./egress/EgressDecision.js"
+export * as EgressPolicy from "./egress/EgressPolicy.js"
+export * as EgressProxy from "./egress/EgressProxy.js"
+export * as Host from "./egress/Host.js"
+export * as Ranges from "./egress/Ranges.js"
+export * as Resolver from "./egress/Resolver.js"
 
 export * as SampleRun from "./testkit/SampleRun.js"

@@ -6,7 +6,7 @@
  */
 import { domainToASCII } from "node:url"
 import { Either, Option } from "effect"
-import { type Address, formatAddress, ipv4FromNumber, parseIPv4, parseIPv6 } from "./Address.js"
+import { type Address, formatAddress, ipv4FromNumber, parseIPv6 } from "./Address.js"
 import { canonicalAddress } from "./Ranges.js"
 
 export type Host =
@@ -204,7 +204,3 @@ export const sameHost = (a: Host, b: Host): boolean =>
     : b._tag === "Ip" && a.address.family === b.address.family && a.address.bytes.every((byte, i) => byte === b.address.bytes[i])
 
 export const sameAuthority = (a: Authority, b: Authority): boolean => a.port === b.port && sameHost(a.host, b.host)
-
-/** A strict literal (no loose IPv4 forms), for addresses that come from DNS or a policy. */
-export const isIpLiteral = (text: string): boolean =>
-  Option.isSome(parseIPv4(text)) || Option.isSome(parseIPv6(text))
