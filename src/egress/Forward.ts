@@ -80,6 +80,11 @@ const forward = (
   Effect.suspend(() => {
     const counts = { up: 0, down: 0, error: undefined as string | undefined }
     return Effect.async<void>((resume) => {
+      if (request.socket.destroyed) {
+        // The client left while the name was being resolved: nothing to forward, or to answer.
+        counts.error = "the client closed its connection before the request was forwarded"
+        return resume(Effect.void)
+      }
       const opened = openUpstream(ctx, request, path, authority, allowed)
       if (Either.isLeft(opened)) {
         counts.error = opened.left

@@ -53,6 +53,13 @@ const splice = (ctx: ProxyContext, client: Duplex, upstream: Socket, head: Buffe
       upstream.destroy()
     }
     for (const socket of [client, upstream]) {
+      // A client that left while the name was being resolved has already closed.
+      if (socket.destroyed) {
+        teardown()
+        if (socket.closed) done()
+        else socket.once("close", done)
+        continue
+      }
       socket.on("error", teardown)
       socket.on("close", () => {
         teardown()
@@ -78,6 +85,10 @@ const open = (ctx: ProxyContext, id: number, client: Duplex, head: Buffer, autho
     reason: allowed.reason,
     detail: allowed.detail,
     resolvedAddress: formatAddress(allowed.address)
+  }
+  if (client.destroyed) {
+    // The client left while the name was being resolved: no dial, only the record.
+    return Effect.sync(() => ctx.record(id, { ...base, upstreamError: "the client closed its connection before the tunnel opened" }))
   }
   return dial(allowed.address, authority.port, ctx.settings.connectTimeoutMs).pipe(
     Effect.matchEffect({
