@@ -12,7 +12,7 @@ import { parseAddress } from "./Address.js"
 import type { EgressDecision } from "./EgressDecision.js"
 import { compile, type InvalidEgressPolicy } from "./EgressPolicy.js"
 import { handleRequest, handleUpgrade } from "./Forward.js"
-import { EgressOptions, makeSlots, type ProxyContext, type Settings, settingsOf } from "./ProxyContext.js"
+import { EgressOptions, makeConnections, makeSlots, type ProxyContext, type Settings, settingsOf } from "./ProxyContext.js"
 import { layerSystem as systemResolver, type Resolver } from "./Resolver.js"
 import { classify } from "./Ranges.js"
 import { handleConnect } from "./Tunnel.js"
@@ -94,6 +94,9 @@ const serve = (ctx: ProxyContext, run: <A>(effect: Effect.Effect<A, never, Resol
     noDelay: true
   })
   server.maxConnections = ctx.settings.maxConnections
+  // Node hides headers past its count limit from rawHeaders yet still frames bodies by them;
+  // with no count limit every header is visible (maxHeaderBytes still bounds them).
+  server.maxHeadersCount = 0
   const sockets = new Set<Socket>()
   server.on("connection", (socket: Socket) => {
     sockets.add(socket)
@@ -163,6 +166,7 @@ const start = Effect.fn("EgressProxy.start")(function*(network: NetworkPolicy, o
     settings,
     agent,
     slots,
+    connections: makeConnections(),
     nextId: () => nextId++,
     record: (id, decision) => void mailbox.unsafeOffer({ id, ...decision })
   }

@@ -4,7 +4,7 @@
  * proxy instance; nothing here is global.
  */
 import type { Agent } from "node:http"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import type { EgressDecision } from "./EgressDecision.js"
 import type { EgressPolicy } from "./EgressPolicy.js"
 
@@ -73,6 +73,48 @@ export const makeSlots = (max: number): Slots => {
   }
 }
 
+/**
+ * Per client connection: whether a refusal is closing it (requests pipelined behind it are
+ * not processed), and the forwarded requests on it still owed a response — a CONNECT
+ * pipelined behind them waits, so its 200 cannot overtake their responses.
+ */
+export interface Connections {
+  readonly closing: (socket: object) => void
+  readonly isClosing: (socket: object) => boolean
+  readonly begin: (socket: object) => void
+  readonly end: (socket: object) => void
+  /** Resumes once no forwarded request on the socket is in flight. */
+  readonly idle: (socket: object) => Effect.Effect<void>
+}
+
+export const makeConnections = (): Connections => {
+  const closing = new WeakSet<object>()
+  const inFlight = new WeakMap<object, { count: number; waiters: Array<() => void> }>()
+  return {
+    closing: (socket) => void closing.add(socket),
+    isClosing: (socket) => closing.has(socket),
+    begin: (socket) => {
+      const entry = inFlight.get(socket)
+      if (entry) entry.count++
+      else inFlight.set(socket, { count: 1, waiters: [] })
+    },
+    end: (socket) => {
+      const entry = inFlight.get(socket)
+      if (entry === undefined || --entry.count > 0) return
+      inFlight.delete(socket)
+      for (const wake of entry.waiters) wake()
+    },
+    idle: (socket) =>
+      Effect.async<void>((resume) => {
+        const entry = inFlight.get(socket)
+        if (entry === undefined) return resume(Effect.void)
+        const wake = () => resume(Effect.void)
+        entry.waiters.push(wake)
+        return Effect.sync(() => void entry.waiters.splice(entry.waiters.indexOf(wake) >>> 0, 1))
+      })
+  }
+}
+
 export type DecisionFields = Omit<EgressDecision, "id">
 
 export interface ProxyContext {
@@ -81,6 +123,7 @@ export interface ProxyContext {
   /** Keep-alive pool for forwarded requests, keyed by the dialled address and port. */
   readonly agent: Agent
   readonly slots: Slots
+  readonly connections: Connections
   /** Numbers a request in arrival order. */
   readonly nextId: () => number
   readonly record: (id: number, decision: DecisionFields) => void

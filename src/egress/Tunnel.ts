@@ -9,6 +9,7 @@ import { Effect, Either } from "effect"
 import { type Address, formatAddress } from "./Address.js"
 import { type Allowed, decide, refused, type Refused } from "./Decide.js"
 import { type Authority, hostText, parseAuthority } from "./Host.js"
+import { notProcessed } from "./Pipelining.js"
 import type { ProxyContext } from "./ProxyContext.js"
 import type { Resolver } from "./Resolver.js"
 import { checkHost, rawRefusal, sanitiseAuthority } from "./Wire.js"
@@ -128,9 +129,16 @@ export const handleConnect = (
           ...(r.resolvedAddress === undefined ? {} : { resolvedAddress: r.resolvedAddress })
         })
       ),
-      endWith(client, rawRefusal(r))
+      // Responses still owed on this connection go first (RFC 9112 §9.3.2).
+      Effect.zipRight(ctx.connections.idle(request.socket), endWith(client, rawRefusal(r)))
     )
   return Effect.gen(function*() {
+    if (ctx.connections.isClosing(request.socket)) {
+      return yield* Effect.sync(() => {
+        notProcessed(ctx, id, request, "connect")
+        client.end()
+      })
+    }
     const target = request.url ?? ""
     const parsed = parseAuthority(target, undefined)
     if (Either.isLeft(parsed)) {
@@ -148,6 +156,7 @@ export const handleConnect = (
     }
     const verdict = yield* Effect.either(decide(ctx.policy, authority, "connect"))
     if (Either.isLeft(verdict)) return yield* refuse(verdict.left, host, authority.port)
+    yield* ctx.connections.idle(request.socket)
     if (!ctx.slots.take()) {
       return yield* refuse(
         refused("tunnel-limit", 503, "connection_limit_reached", `the proxy already has ${ctx.settings.maxTunnels} open tunnels`),

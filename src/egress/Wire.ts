@@ -3,7 +3,7 @@
  * header check, and the refusal a client receives. Pure.
  */
 import { Either } from "effect"
-import { type Authority, type AuthorityError, parseAuthority, sameAuthority } from "./Host.js"
+import { type Authority, type AuthorityError, hostText, parseAuthority, sameAuthority } from "./Host.js"
 
 export type Target =
   | { readonly _tag: "Absolute"; readonly authority: string; readonly path: string }
@@ -46,12 +46,21 @@ const HOP_BY_HOP = new Set([
   "upgrade"
 ])
 
+/**
+ * Headers the Connection header may not remove: dropping Content-Length would leave a body
+ * unframed upstream (request smuggling), dropping Host would hide the authority.
+ */
+const PROTECTED = new Set(["content-length", "host"])
+
 /** Header names the Connection header lists are hop-by-hop for this message too. */
 const connectionNamed = (raw: ReadonlyArray<string>): Set<string> => {
   const named = new Set<string>()
   for (let i = 0; i + 1 < raw.length; i += 2) {
     if (raw[i]!.toLowerCase() !== "connection") continue
-    for (const token of raw[i + 1]!.split(",")) named.add(token.trim().toLowerCase())
+    for (const token of raw[i + 1]!.split(",")) {
+      const name = token.trim().toLowerCase()
+      if (!PROTECTED.has(name)) named.add(name)
+    }
   }
   return named
 }
@@ -67,6 +76,26 @@ export const endToEndHeaders = (raw: ReadonlyArray<string>, drop: ReadonlyArray<
   }
   return out
 }
+
+/** The Host value for an authority: the port only when it is not 80. */
+export const hostHeader = (authority: Authority): string =>
+  authority.port === 80 ? hostText(authority.host) : `${hostText(authority.host)}:${authority.port}`
+
+/**
+ * The upstream request's headers: Host first (some servers stop reading after many
+ * headers), the end-to-end headers, and the body's framing set by the proxy itself — the
+ * client's chunked body is decoded by the proxy, so it is re-chunked, never sent unframed.
+ */
+export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, authority: Authority, chunked: boolean): Array<string> => [
+  "Host",
+  hostHeader(authority),
+  ...endToEndHeaders(raw, ["host"]),
+  ...(chunked ? ["Transfer-Encoding", "chunked"] : [])
+]
+
+/** Only `chunked` alone is a transfer coding the proxy can decode and re-frame. */
+export const unsupportedTransferCoding = (value: string | undefined): string | undefined =>
+  value === undefined || /^\s*chunked\s*$/i.test(value) ? undefined : value
 
 export type HostCheck =
   | { readonly _tag: "Ok" }

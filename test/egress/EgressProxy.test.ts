@@ -809,7 +809,7 @@ describe("forwarding plain http", () => {
       )
       expect(response.status).toBe(200)
       const seen = echoed(response.body)
-      expect(seen.rawHeaders).toEqual(["X-Ordinary", "yes", "Accept", "text/plain", "Host", authority, "Connection", "keep-alive"])
+      expect(seen.rawHeaders).toEqual(["Host", authority, "X-Ordinary", "yes", "Accept", "text/plain", "Connection", "keep-alive"])
       expect(response.headers["x-upstream"]).toBe("yes")
       expectRecord(yield* decisions.next, {
         kind: "http",
