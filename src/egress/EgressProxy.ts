@@ -13,7 +13,7 @@ import type { EgressDecision } from "./EgressDecision.js"
 import { compile, type InvalidEgressPolicy } from "./EgressPolicy.js"
 import { handleRequest, handleUpgrade } from "./Forward.js"
 import { EgressOptions, makeConnections, makeSlots, type ProxyContext, type Settings, settingsOf } from "./ProxyContext.js"
-import { layerSystem as systemResolver, type Resolver } from "./Resolver.js"
+import { layerSystem as systemResolver, Resolver } from "./Resolver.js"
 import { classify } from "./Ranges.js"
 import { handleConnect } from "./Tunnel.js"
 import { rawRefusal } from "./Wire.js"
@@ -184,10 +184,15 @@ const start = Effect.fn("EgressProxy.start")(function*(network: NetworkPolicy, o
   } satisfies RunningProxy
 })
 
+/**
+ * Only the Resolver is captured: capturing the whole context would carry along a Scope
+ * present where the layer was built, and every proxy would then close with that scope
+ * instead of the caller's.
+ */
 export const layer: Layer.Layer<EgressProxy, never, Resolver> = Layer.effect(
   EgressProxy,
-  Effect.map(Effect.context<Resolver>(), (context) => ({
-    start: (policy, options) => Effect.provide(start(policy, options), context)
+  Effect.map(Resolver, (resolver) => ({
+    start: (policy, options) => Effect.provideService(start(policy, options), Resolver, resolver)
   }))
 )
 
