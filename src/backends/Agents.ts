@@ -23,6 +23,9 @@ export const MOCK_AGENT_SCRIPT = [
   `echo "mock agent: done"`
 ].join("\n")
 
+/** Why every tier here refuses the pi agent. */
+export const piRefusal = "pi is harness-only; no tier on this runner can run it"
+
 export interface AgentCommand {
   readonly command: PreparedCommand
   /** Variables the agent's command line needs besides the contract's own env. */

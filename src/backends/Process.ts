@@ -5,6 +5,7 @@
  * variables and open any path the runner's user can). Whatever ends the session — exit,
  * timeout, the log cap, interruption — the whole group is stopped before `run` returns.
  */
+import { piRefusal } from "./Agents.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { realpath, stat } from "node:fs/promises"
 import { constants } from "node:os"
@@ -40,7 +41,7 @@ export const capability: Capability = {
   write: "attested"
 }
 
-export const piRefusal = "pi is harness-only; no tier on this runner can run it"
+export { piRefusal }
 
 /** Any argv or shell execution, except the harness-only pi agent. */
 export const unsupported = (execution: PreparedExecution): string | undefined =>

@@ -3,11 +3,12 @@
  */
 import { Command } from "@effect/cli"
 import { egressCommand } from "./commands/egress.js"
+import { execCommand } from "./commands/exec.js"
 import { verifyCommand } from "./commands/verify.js"
 
 export const warrant = Command.make("warrant").pipe(
   Command.withDescription("Warrant: governed execution and provenance for AI coding agents"),
-  Command.withSubcommands([verifyCommand, egressCommand])
+  Command.withSubcommands([verifyCommand, egressCommand, execCommand])
 )
 
 export const run = Command.run(warrant, { name: "warrant", version: "0.1.0" })

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Redacted } from "effect"
 import type { PreparedExecution } from "../../src/backends/Execution.js"
 import type { Attestation } from "../../src/backends/Matrix.js"
 import * as Select from "../../src/backends/Select.js"
 import { runSession } from "../../src/backends/Session.js"
-import type { Capability, Readiness, SessionBackend, SessionResult } from "../../src/backends/SessionBackend.js"
+import type { Capability, Readiness, ReleasedSecret, SessionBackend, SessionResult } from "../../src/backends/SessionBackend.js"
 import type { IsolationTier } from "../../src/protocol/Ids.js"
 
 const execution: PreparedExecution = {
@@ -38,7 +38,7 @@ const session = (tier: IsolationTier, enforce: ReadonlyArray<"network" | "env"> 
   tier,
   execution,
   workspace: "/tmp/ws",
-  secrets: [],
+  secrets: [] as ReadonlyArray<ReleasedSecret>,
   required: ["read", "write", "network", "env"] as const,
   enforce
 })
@@ -112,5 +112,42 @@ describe("the matrix before the run", () => {
         result
       }))
       expect(order).toEqual(["attested process", "run"])
+    }))
+})
+
+describe("secrets in network records", () => {
+  it.effect("a secret a program put into a host name is redacted from the records, and counted", () =>
+    Effect.gen(function*() {
+      const leaky: SessionBackend = {
+        ...fake("process").backend,
+        run: () =>
+          Effect.succeed({
+            ...result,
+            redactions: { TOKEN: 1 },
+            network: [{
+              id: 0,
+              kind: "http" as const,
+              host: "tok-abcdef.evil.test",
+              port: 80,
+              decision: "blocked" as const,
+              reason: "not-allowlisted" as const,
+              detail: "tok-abcdef.evil.test is not in the allowlist"
+            }]
+          })
+      }
+      const s = { ...session("process"), secrets: [{ name: "TOKEN", value: Redacted.make("tok-abcdef") }] }
+      const exit = yield* run([leaky], s)
+      expect(Exit.map(exit, (o) => [o.result.network, o.result.redactions])).toEqual(Exit.succeed([
+        [{
+          id: 0,
+          kind: "http",
+          host: "[REDACTED:TOKEN].evil.test",
+          port: 80,
+          decision: "blocked",
+          reason: "not-allowlisted",
+          detail: "[REDACTED:TOKEN].evil.test is not in the allowlist"
+        }],
+        { TOKEN: 3 }
+      ]))
     }))
 })
