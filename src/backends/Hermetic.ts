@@ -6,12 +6,12 @@
  * egress rules — without an allowed host there is no `curl` at all. It therefore enforces
  * every dimension, but runs shell scripts only: no vendor CLI exists inside.
  */
-import { piRefusal } from "./Agents.js"
 import { posix } from "node:path"
 import { Effect, Either, Redacted, type Runtime } from "effect"
 import type { Bash, BashExecResult, BashOptions, IFileSystem } from "just-bash"
 import { compile } from "../egress/EgressPolicy.js"
 import * as Resolver from "../egress/Resolver.js"
+import { piRefusal } from "./Agents.js"
 import type { EnvValue, PreparedExecution } from "./Execution.js"
 import { makeNetworkLog, makeSecureFetch, type Refusals } from "./HermeticFetch.js"
 import { withNullDevice } from "./HermeticFs.js"

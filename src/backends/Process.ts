@@ -5,7 +5,6 @@
  * variables and open any path the runner's user can). Whatever ends the session — exit,
  * timeout, the log cap, interruption — the whole group is stopped before `run` returns.
  */
-import { piRefusal } from "./Agents.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { realpath, stat } from "node:fs/promises"
 import { constants } from "node:os"
@@ -24,6 +23,7 @@ import {
 } from "effect"
 import type { EgressDecision } from "../egress/EgressDecision.js"
 import { EgressProxy } from "../egress/EgressProxy.js"
+import { piRefusal } from "./Agents.js"
 import type { PreparedExecution } from "./Execution.js"
 import { finishLog, type LogCapture, makeLogCapture } from "./LogCapture.js"
 import { buildEnv, commandLine, isWithin, resolveCwd } from "./ProcessEnv.js"
