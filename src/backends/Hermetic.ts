@@ -154,7 +154,8 @@ type Outcome =
 const execute = (bash: Bash, script: string, controller: AbortController, timeoutMs: number): Effect.Effect<Outcome> =>
   Effect.async<Outcome>((resume) => {
     const started = performance.now()
-    const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs)
+    // Node fires a longer delay than 2^31-1 ms at once; a longer timeout is as good as none.
+    const timer = setTimeout(() => controller.abort(TIMED_OUT), Math.min(timeoutMs, 2 ** 31 - 1))
     const done = bash.exec(script, { signal: controller.signal, rawScript: true }).then(
       (result): Outcome => ({ _tag: "Finished", result, elapsedMs: performance.now() - started }),
       (error): Outcome => ({ _tag: "Threw", error })
@@ -171,7 +172,7 @@ const LIMIT_EXIT_CODE = 126
 
 /** The interpreter stopped the script because its output passed `maxOutputSize` (the log cap). */
 const outputLimitHit = (result: BashExecResult) =>
-  result.exitCode === LIMIT_EXIT_CODE && /output size (limit )?exceeded/.test(result.stderr)
+  result.exitCode === LIMIT_EXIT_CODE && /(output|value) size (limit )?exceeded/.test(result.stderr)
 
 const refusalsOf = (jb: JustBash): Refusals => ({
   denied: (url, reason) => new jb.NetworkAccessDeniedError(url, reason),

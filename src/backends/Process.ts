@@ -1,8 +1,8 @@
 /**
  * The process tier: the execution runs as a child process in its own process group, with a
  * scrubbed environment and its traffic pointed at a per-session egress proxy. It enforces
- * env and command; network, read and write it can only attest (a binary can ignore proxy
- * variables and open any path the runner's user can). Whatever ends the session — exit,
+ * command; env, network, read and write it can only attest (a binary can ignore proxy
+ * variables, and open any path — `/proc/<runner>/environ` included — the runner's user can). Whatever ends the session — exit,
  * timeout, the log cap, interruption — the whole group is stopped before `run` returns.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -33,8 +33,12 @@ import { type Capability, type Readiness, type SessionBackend, SessionFailed, ty
 
 export const tier = "process" as const
 
+/**
+ * env is attested, not enforced: the child gets a scrubbed environment, but it runs as the
+ * runner's user and can read `/proc/<runner>/environ` — and a concurrent session's — there.
+ */
 export const capability: Capability = {
-  env: "enforced",
+  env: "attested",
   command: "enforced",
   network: "attested",
   read: "attested",

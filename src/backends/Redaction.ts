@@ -1,8 +1,9 @@
 /**
  * Secret redaction for everything a session produces: every released value — and its
- * base64, base64url, hex and URL-encoded forms — becomes `[REDACTED:NAME]`, with a count per
- * name and never the value. Pure.
+ * base64 (at any alignment), base64url, hex, URL-encoded and host-canonical forms — becomes
+ * `[REDACTED:NAME]`, with a count per name and never the value. Pure.
  */
+import { domainToASCII } from "node:url"
 
 export interface Redacted {
   readonly text: string
@@ -25,6 +26,28 @@ interface Needle {
 /** Values shorter than this are not redacted: "a" or "1" would shred every log. */
 export const MIN_SECRET_LENGTH = 4
 
+/**
+ * The base64 text that stands for `value` wherever it sits in an encoded stream: with 0, 1
+ * or 2 bytes before it (HTTP Basic's `user:TOKEN`), the characters that also depend on the
+ * neighbouring bytes left out.
+ */
+const embeddedBase64 = (bytes: Buffer, alphabet: "base64" | "base64url"): ReadonlyArray<string> =>
+  [0, 1, 2].map((before) => {
+    const text = Buffer.concat([Buffer.alloc(before), bytes]).toString(alphabet).replace(/=+$/, "")
+    const total = before + bytes.length
+    const end = total % 3 === 0 ? text.length : text.length - 1
+    return text.slice([0, 2, 3][before], end)
+  })
+
+/** Hosts are canonicalised before they are recorded or echoed in a refusal: lower case, IDNA. */
+const hostForms = (value: string): ReadonlyArray<string> => {
+  const lower = value.toLowerCase()
+  const idna = domainToASCII(lower)
+  // A record of an unreadable authority keeps only a host's alphabet, the rest as "?".
+  const sanitised = value.replace(/[^A-Za-z0-9.\-_:[\]]/g, "?")
+  return [lower, idna, sanitised, sanitised.toLowerCase()].filter((form) => form !== "")
+}
+
 const formsOf = (value: string): ReadonlyArray<string> => {
   const bytes = Buffer.from(value, "utf8")
   const base64 = bytes.toString("base64")
@@ -34,11 +57,14 @@ const formsOf = (value: string): ReadonlyArray<string> => {
     base64,
     base64.replace(/=+$/, ""),
     bytes.toString("base64url"),
+    ...embeddedBase64(bytes, "base64"),
+    ...embeddedBase64(bytes, "base64url"),
     hex,
     hex.toUpperCase(),
     encodeURIComponent(value),
     encodeURIComponent(value).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
-    escape(value)
+    escape(value),
+    ...hostForms(value)
   ]
 }
 

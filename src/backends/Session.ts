@@ -39,14 +39,15 @@ const redactNetwork = (result: SessionResult, secrets: ReadonlyArray<ReleasedSec
   if (secrets.length === 0 || result.network.length === 0) return result
   const redactor = makeRedactor(secrets.map((s) => ({ name: s.name, value: Redacted.value(s.value) })))
   const counts: Record<string, number> = { ...result.redactions }
-  const clean = (text: string) => {
-    const out = redactor.redact(text)
+  // A refused authority is recorded clipped, so a host may end in the start of a secret.
+  const clean = (text: string, clipped = false) => {
+    const out = redactor.redact(text, { truncated: clipped })
     for (const [name, n] of Object.entries(out.counts)) counts[name] = (counts[name] ?? 0) + n
     return out.text
   }
   const network = result.network.map((d) => ({
     ...d,
-    host: clean(d.host),
+    host: clean(d.host, true),
     detail: clean(d.detail),
     ...(d.upstreamError === undefined ? {} : { upstreamError: clean(d.upstreamError) })
   }))

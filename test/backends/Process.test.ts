@@ -138,7 +138,7 @@ describe("the process tier", () => {
     Effect.gen(function*() {
       const tier = yield* backend
       expect(tier.tier).toBe("process")
-      expect(tier.capability).toEqual({ env: "enforced", command: "enforced", network: "attested", read: "attested", write: "attested" })
+      expect(tier.capability).toEqual({ env: "attested", command: "enforced", network: "attested", read: "attested", write: "attested" })
       expect(yield* tier.probe).toEqual({ ready: true })
       expect(yield* tier.probe).toEqual({ ready: true })
     }))
