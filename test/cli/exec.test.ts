@@ -67,6 +67,7 @@ describe("warrant exec", () => {
         expect(exit).toEqual(Exit.void)
         expect(readFileSync(join(dir, "out.txt"), "utf8")).toBe("made\n")
         expect(out.join("")).toBe("[REDACTED:TOKEN]\n")
+        expect(err.join("\n")).toMatch(/warrant exec: execution sha256:[0-9a-f]{64}/)
         expect(err.join("\n")).toContain(`warrant exec: ${tier} tier: read `)
         expect(err.join("\n")).toContain("warrant exec: redacted TOKEN ×1")
         expect(err.join("\n")).toContain("warrant exec: exit 0")

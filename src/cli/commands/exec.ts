@@ -9,6 +9,7 @@ import { resolve } from "node:path"
 import { Console, Effect, Either, Option, Redacted } from "effect"
 import { layerSystem as egressLayer } from "../../egress/EgressProxy.js"
 import type { PreparedExecution } from "../../backends/Execution.js"
+import { executionHash } from "../../backends/Prepare.js"
 import { make as hermeticBackend } from "../../backends/Hermetic.js"
 import type { Attestation } from "../../backends/Matrix.js"
 import { make as processBackend } from "../../backends/Process.js"
@@ -85,6 +86,8 @@ export const execCommand = Command.make("exec", { isolation, allow, allowAddress
       network: { defaultDeny: true, allowHosts: args.allow, allowAddresses: args.allowAddress }
     }
     const required: ReadonlyArray<Dimension> = ["read", "write", "network", "env"]
+    // The hash `command.executed` records for a governed run: the prepared shape, no secret value.
+    yield* Console.error(`warrant exec: execution ${executionHash(execution)}`)
     const outcome = yield* runSession(
       {
         tier: args.isolation,
