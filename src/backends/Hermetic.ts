@@ -57,7 +57,9 @@ export const TIMEOUT_EXIT_CODE = 124
  * not a timer, are what stop it: the wall-clock limit is the session's timeout, checked by
  * the interpreter itself between statements. The output limit is the log cap: just-bash hands output
  * back only when the script ends, so the cap can only stop a runaway printer through it.
- * It bounds each command too, output redirected into a file included.
+ * It bounds each command too, output redirected into a file included. Strings, arrays and
+ * sed/awk/jq loops are bounded well below just-bash's defaults: the interpreter shares the
+ * runner's heap, and 40 copies of an 8 MiB string once took 640 MB of it.
  */
 export const executionLimits = (execution: PreparedExecution): ExecutionLimits => ({
   maxExecutionTimeMs: execution.timeoutMs,
@@ -68,7 +70,14 @@ export const executionLimits = (execution: PreparedExecution): ExecutionLimits =
   maxSubstitutionDepth: 50,
   maxExecDepth: 64,
   maxOutputSize: execution.logMaxBytes,
-  maxStringLength: 64 * 1024 * 1024,
+  maxStringLength: 4 * 1024 * 1024,
+  maxArrayElements: 100_000,
+  maxLiveBytes: 64 * 1024 * 1024,
+  maxInputBytes: 64 * 1024 * 1024,
+  maxHeredocSize: 4 * 1024 * 1024,
+  maxSedIterations: 10_000,
+  maxAwkIterations: 100_000,
+  maxJqIterations: 100_000,
   maxFileDescriptors: 1024
 })
 

@@ -722,6 +722,28 @@ describe("nothing hangs the runner", () => {
       expect(result.log).not.toContain("started")
     }))
 
+  // Found by this red team: 40 copies of an 8 MiB string once took ~640 MB of the runner's
+  // heap (and crashed a runner with a small heap). Strings are now capped at 4 MiB.
+  it.scopedLive("hermetic: 40 copies of an 8 MiB string stop at the string limit instead of filling the runner's heap", () =>
+    Effect.gen(function*() {
+      const before = process.memoryUsage().heapUsed
+      const result = yield* run(
+        hermeticTier,
+        `s=x; i=0; while [ $i -lt 23 ]; do s="$s$s"; i=$((i+1)); done; a=(); j=0; while [ $j -lt 40 ]; do a+=("$s"); j=$((j+1)); done; echo \${#a[@]}`
+      )
+      expect(result).toMatchObject({ exitCode: 126, log: "bash: word expansion: string length limit exceeded (4194304 bytes)\n" })
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(256 * 2 ** 20)
+    }))
+
+  // Found by this red team: a sed branch loop overran a 1 s timeout by up to 27 s, since the
+  // deadline is checked between statements; sed's own iteration limit now stops it.
+  it.scopedLive("hermetic: a sed branch loop stops at sed's iteration limit", () =>
+    Effect.gen(function*() {
+      const result = yield* run(hermeticTier, "echo x | sed -E ':a;s/x/xx/;ta' | wc -c", { timeoutMs: 1_000 })
+      expect(result.timedOut).toBe(false)
+      expect(result.log).toBe("0\nsed: sed: command execution exceeded maximum iterations (10000)\n")
+    }))
+
   it.scopedLive("hermetic: a 20 000-deep arithmetic nesting is a parse error, not a stack overflow", () =>
     Effect.gen(function*() {
       const result = yield* run(hermeticTier, `echo $(( ${"(".repeat(20_000)}1${")".repeat(20_000)} ))`)
@@ -734,7 +756,7 @@ describe("nothing hangs the runner", () => {
       const braces = yield* run(hermeticTier, "echo {1..9}{1..9}{1..9}{1..9}{1..9}{1..9}{1..9}{1..9} | wc -c")
       expect(braces).toMatchObject({ exitCode: 126, log: "bash: brace expansion result limit exceeded (100000)\n" })
       const doubling = yield* run(hermeticTier, `x=0123456789; for i in $(seq 30); do x="$x$x"; done; echo \${#x}`)
-      expect(doubling).toMatchObject({ exitCode: 126, log: "bash: word expansion: string length limit exceeded (67108864 bytes)\n" })
+      expect(doubling).toMatchObject({ exitCode: 126, log: "bash: word expansion: string length limit exceeded (4194304 bytes)\n" })
     }))
 
   it.scopedLive("LIMIT: hermetic: printf byte escapes next to non-ASCII text come back as Latin-1 mojibake (just-bash merges byte and text output)", () =>
