@@ -70,9 +70,8 @@ export const bench: Bench = {
         Array.from({ length: 100 }, (_, i) => i),
         (i) => Effect.scoped(hermetic.run({ execution: execution(`for i in 1 2 3 4 5 6 7 8 9 10; do echo "session ${i} line $i"; done`), workspace, secrets: [] })),
         { concurrency: "unbounded" }
-      ))
+      )).finally(() => clearInterval(sampler))
       const elapsed = performance.now() - start
-      clearInterval(sampler)
       peak = Math.max(peak, process.memoryUsage().rss)
       if (results.some((r) => r.exitCode !== 0)) throw new Error("a concurrent hermetic session failed")
       const mib = (bytes: number) => bytes / 2 ** 20

@@ -4,6 +4,7 @@
  * it completed, the upstream misbehaved, the client left, or the proxy is closing.
  */
 import { type ClientRequest, type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http"
+import type { LookupFunction } from "node:net"
 import { Effect, Either } from "effect"
 import { formatAddress } from "./Address.js"
 import type { Allowed } from "./Decide.js"
@@ -12,8 +13,8 @@ import type { ProxyContext } from "./ProxyContext.js"
 import { endToEndHeaders, type Refusal, refusalBody, refusalHeaders, upstreamRequestHeaders } from "./Wire.js"
 
 /** The dial target is an IP literal; a lookup reaching here would be a bug, so it fails. */
-const noLookup = (hostname: string, _options: unknown, callback: (error: Error) => void) =>
-  callback(new Error(`egress proxy refused to look up ${hostname} a second time`))
+const noLookup: LookupFunction = (hostname, _options, callback) =>
+  callback(new Error(`egress proxy refused to look up ${hostname} a second time`), "")
 
 /** Answers with a refusal unless a response has started, in which case the client is cut off. */
 export const refuseNow = (response: ServerResponse, refusal: Refusal) => {
@@ -51,7 +52,7 @@ const openUpstream = (
         setHost: false,
         headers: upstreamRequestHeaders(request.rawHeaders, authority, request.headers["transfer-encoding"] !== undefined),
         agent: ctx.agent,
-        lookup: noLookup as never,
+        lookup: noLookup,
         timeout: ctx.settings.idleTimeoutMs
       })
       // Every response header stays visible, so none can frame the body behind the proxy's back.

@@ -1,44 +1,24 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { Socket } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Redacted, type Scope } from "effect"
+import { Effect, Exit, Fiber, type Scope } from "effect"
 import type { PreparedExecution } from "../../src/backends/Execution.js"
 import * as Hermetic from "../../src/backends/Hermetic.js"
 import { truncationMarker } from "../../src/backends/LogCapture.js"
 import type { ReleasedSecret, SessionBackend } from "../../src/backends/SessionBackend.js"
 import * as Resolver from "../../src/egress/Resolver.js"
-import type { SecretName } from "../../src/protocol/Ids.js"
 import type { NetworkPolicy } from "../../src/protocol/Network.js"
 import { httpUpstream } from "../egress/support/ProxyHarness.js"
+import { execution as executionOf, literal, released, secretRef, sh, tempDir } from "./support/Sessions.js"
+
+/** Hermetic sessions are shell scripts only. */
+const execution = (script: string, overrides: Partial<PreparedExecution> = {}) => executionOf(sh(script), overrides)
 
 // ---------------------------------------------------------------------------------------------
 // Support
 // ---------------------------------------------------------------------------------------------
-
-const execution = (script: string, overrides: Partial<PreparedExecution> = {}): PreparedExecution => ({
-  agent: "command",
-  command: { kind: "shell", shell: "sh", script },
-  cwd: ".",
-  timeoutMs: 10_000,
-  logMaxBytes: 65_536,
-  env: {},
-  egressProxy: false,
-  network: { defaultDeny: true, allowHosts: [] },
-  ...overrides
-})
-
-const secretRef = (name: string) => ({ _tag: "Secret" as const, secret: name as SecretName })
-const literal = (value: string) => ({ _tag: "Literal" as const, value })
-const released = (name: string, value: string): ReleasedSecret => ({ name, value: Redacted.make(value) })
-
-/** A fresh workspace on the real disk, removed with the scope. */
-const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "warrant-hermetic-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
 
 const runIn = (
   workspace: string,
@@ -48,7 +28,7 @@ const runIn = (
 ) => Effect.flatMap(backend, (tier) => tier.run({ execution: exec, workspace, secrets }))
 
 const run = (script: string, overrides: Partial<PreparedExecution> = {}, secrets: ReadonlyArray<ReleasedSecret> = []) =>
-  Effect.flatMap(tempDir, (workspace) => runIn(workspace, execution(script, overrides), secrets))
+  Effect.flatMap(tempDir("hermetic"), (workspace) => runIn(workspace, execution(script, overrides), secrets))
 
 /** Only 127.0.0.1:port is allowed, and its loopback address explicitly so. */
 const loopbackOnly = (port: number): NetworkPolicy => ({
@@ -111,7 +91,7 @@ describe("the hermetic tier", () => {
 
   it.scopedLive("refuses to run an argv execution it was handed anyway", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       const argv = execution("unused", { command: { kind: "argv", argv: ["ls"] } })
       const exit = yield* Effect.exit(runIn(workspace, argv))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({
@@ -125,7 +105,7 @@ describe("the hermetic tier", () => {
 describe("the hermetic filesystem", () => {
   it.scopedLive("a write lands in the workspace on disk", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       const result = yield* runIn(workspace, execution("echo hello > out.txt && mkdir -p sub && printf 'x' > sub/y.txt && cat out.txt"))
       expect(result).toEqual({ exitCode: 0, log: "hello\n", truncated: false, timedOut: false, redactions: {}, network: [] })
       expect(readFileSync(join(workspace, "out.txt"), "utf8")).toBe("hello\n")
@@ -134,7 +114,7 @@ describe("the hermetic filesystem", () => {
 
   it.scopedLive("the working directory is the execution's cwd inside the workspace", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       mkdirSync(join(workspace, "pkg"))
       const result = yield* runIn(workspace, execution("pwd; echo here > here.txt", { cwd: "pkg" }))
       expect(result.log).toBe("/pkg\n")
@@ -162,7 +142,7 @@ describe("the hermetic filesystem", () => {
 
   it.scopedLive("a symlink planted in the workspace does not lead out", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       symlinkSync("/etc/passwd", join(workspace, "leak"))
       const result = yield* runIn(workspace, execution(`cat leak 2>&1; echo "rc=$?"`))
       expect(result.log).toBe("cat: leak: No such file or directory\nrc=1\n")
@@ -170,7 +150,7 @@ describe("the hermetic filesystem", () => {
 
   it.scopedLive("/dev/null discards output without creating a file in the workspace", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       const result = yield* runIn(workspace, execution(`echo gone > /dev/null; cat /dev/null; ls -A; echo done`))
       expect(result.log).toBe("done\n")
       expect(existsSync(join(workspace, "dev"))).toBe(false)
@@ -250,7 +230,7 @@ describe("the hermetic limits", () => {
 
   it.scopedLive("a single command whose output passes the cap is stopped, and the log says it was cut", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       const result = yield* runIn(workspace, execution(`seq 1 2000 > numbers.txt; echo "rc=$?"`, { logMaxBytes: 1000 }))
       expect(result).toEqual({
         exitCode: 126,
@@ -361,7 +341,7 @@ describe("the hermetic network", () => {
   it.scopedLive("a name is dialled at the one address that was resolved and checked", () =>
     Effect.gen(function*() {
       const upstream = yield* httpUpstream
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       // No system resolver knows this name: the request can only arrive through the pinned answer.
       const backend = Hermetic.makeWithResolver.pipe(Effect.provide(Resolver.layerStatic({ "upstream.test": ["127.0.0.1"] })))
       const result = yield* runIn(
@@ -432,7 +412,7 @@ describe("the hermetic network", () => {
   it.scopedLive("interrupting the session stops it and its request", () =>
     Effect.gen(function*() {
       const upstream = yield* httpUpstream
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("hermetic")
       const fiber = yield* Effect.fork(runIn(
         workspace,
         execution(`curl -s http://127.0.0.1:${upstream.port}/stall; echo after > after.txt`, { network: loopbackOnly(upstream.port) })

@@ -1,19 +1,19 @@
 import { execFileSync } from "node:child_process"
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Redacted, type Scope } from "effect"
+import { Clock, Effect, Fiber, Layer } from "effect"
 import type { PreparedCommand, PreparedExecution } from "../../src/backends/Execution.js"
 import { truncationMarker } from "../../src/backends/LogCapture.js"
 import * as Process from "../../src/backends/Process.js"
 import type { ReleasedSecret, SessionBackend } from "../../src/backends/SessionBackend.js"
 import * as EgressProxy from "../../src/egress/EgressProxy.js"
 import * as Resolver from "../../src/egress/Resolver.js"
-import type { SecretName } from "../../src/protocol/Ids.js"
 import { fieldsOf, httpUpstream } from "../egress/support/ProxyHarness.js"
+import { argv, dead, execution, killLater, literal, released, secretRef, sh, tempDir } from "./support/Sessions.js"
 
 // ---------------------------------------------------------------------------------------------
 // Support
@@ -30,38 +30,13 @@ const tierInstance: SessionBackend = Effect.runSync(
 )
 const backend: Effect.Effect<SessionBackend> = Effect.succeed(tierInstance)
 
-const sh = (script: string): PreparedCommand => ({ kind: "shell", shell: "sh", script })
-const argv = (...words: readonly [string, ...Array<string>]): PreparedCommand => ({ kind: "argv", argv: words })
-
-const execution = (command: PreparedCommand, overrides: Partial<PreparedExecution> = {}): PreparedExecution => ({
-  agent: "command",
-  command,
-  cwd: ".",
-  timeoutMs: 10_000,
-  logMaxBytes: 65_536,
-  env: {},
-  egressProxy: false,
-  network: { defaultDeny: true, allowHosts: [] },
-  ...overrides
-})
-
-const secretRef = (name: string) => ({ _tag: "Secret" as const, secret: name as SecretName })
-const literal = (value: string) => ({ _tag: "Literal" as const, value })
-const released = (name: string, value: string): ReleasedSecret => ({ name, value: Redacted.make(value) })
-
-/** A fresh workspace under the system temp dir, removed with the scope. */
-const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "warrant-process-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
-
 const run = (
   command: PreparedCommand,
   overrides: Partial<PreparedExecution> = {},
   secrets: ReadonlyArray<ReleasedSecret> = []
 ) =>
   Effect.gen(function*() {
-    const workspace = yield* tempDir
+    const workspace = yield* tempDir("process")
     const tier = yield* backend
     return yield* tier.run({ execution: execution(command, overrides), workspace, secrets })
   })
@@ -79,36 +54,6 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     const value = yield* effect
     return { value, ms: (yield* Clock.currentTimeMillis) - start }
   })
-
-/**
- * Whether a process is dead: gone, or a zombie. A killed grandchild is reparented to PID 1,
- * which on some hosts (this one) reaps orphans only every ~2 s; a zombie runs nothing.
- */
-const dead = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH"
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1")
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")
-  } catch {
-    return true
-  }
-}
-
-/** Kills a process the session could not reach (it left the process group), with the scope. */
-const killLater = (pid: number) =>
-  Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    })
-  )
 
 const pids = (log: string) => log.trim().split(/\s+/).map(Number)
 
@@ -146,7 +91,7 @@ describe("the process tier", () => {
   it.scopedLive("runs argv and shell executions but refuses pi", () =>
     Effect.gen(function*() {
       const tier = yield* backend
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("process")
       expect(tier.unsupported(execution(argv("true")))).toBeUndefined()
       expect(tier.unsupported(execution(sh("true")))).toBeUndefined()
       expect(tier.unsupported(execution(sh("true"), { agent: "pi" }))).toBe("pi is harness-only; no tier on this runner can run it")
@@ -157,7 +102,7 @@ describe("the process tier", () => {
 
   it.scopedLive("a write lands in the workspace, in the execution's cwd", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("process")
       mkdirSync(join(workspace, "sub"))
       const tier = yield* backend
       const result = yield* tier.run({
@@ -178,7 +123,7 @@ describe("the process tier", () => {
 
   it.scopedLive("refuses a cwd outside the workspace, through a symlink, or missing", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("process")
       symlinkSync(tmpdir(), join(workspace, "escape"))
       writeFileSync(join(workspace, "file"), "")
       const tier = yield* backend
@@ -199,7 +144,7 @@ describe("the process tier", () => {
 
   it.scopedLive("a program that is not executable exits 127 with the reason in the log", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("process")
       writeFileSync(join(workspace, "script.sh"), "#!/bin/sh\necho ran\n")
       chmodSync(join(workspace, "script.sh"), 0o644)
       const tier = yield* backend
@@ -312,7 +257,7 @@ describe("the process tier stops the whole process tree", () => {
 
   it.scopedLive("on interruption: the tree is killed and the proxy closed", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("process")
       const fifo = join(workspace, "ready")
       execFileSync("mkfifo", [fifo])
       const tier = yield* backend

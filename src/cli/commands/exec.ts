@@ -6,7 +6,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { resolve } from "node:path"
-import { Console, Effect, Either, Option, Redacted } from "effect"
+import { Console, Effect, Either, Option, Redacted, Schema } from "effect"
 import { layerSystem as egressLayer } from "../../egress/EgressProxy.js"
 import type { PreparedExecution } from "../../backends/Execution.js"
 import { executionHash } from "../../backends/Prepare.js"
@@ -15,8 +15,7 @@ import type { Attestation } from "../../backends/Matrix.js"
 import { make as processBackend } from "../../backends/Process.js"
 import * as Select from "../../backends/Select.js"
 import { runSession } from "../../backends/Session.js"
-import type { ReleasedSecret } from "../../backends/SessionBackend.js"
-import { type Dimension, dimensions } from "../../protocol/Ids.js"
+import { type Dimension, dimensions, EnvName, SecretName } from "../../protocol/Ids.js"
 import { ExitCode } from "../ExitCode.js"
 
 /** The session was refused before anything ran (tier, matrix or preparation). */
@@ -49,10 +48,19 @@ export const parseDuration = (text: string): Either.Either<number, string> => {
   return ms >= 1 && ms <= 86_400_000 ? Either.right(Math.round(ms)) : Either.left(`--timeout ${text}: must be between 1ms and 24h`)
 }
 
-export const parseSecret = (text: string, env: Readonly<Record<string, string | undefined>>): Either.Either<ReleasedSecret, string> => {
+const isEnvName = Schema.is(EnvName)
+const isSecretName = Schema.is(SecretName)
+
+/** The name is both the variable the session sees and the secret's name, so it must be both. */
+export const parseSecret = (
+  text: string,
+  env: Readonly<Record<string, string | undefined>>
+): Either.Either<{ readonly name: SecretName; readonly value: Redacted.Redacted<string> }, string> => {
   const eq = text.indexOf("=")
   const name = eq < 0 ? text : text.slice(0, eq)
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return Either.left(`--secret ${JSON.stringify(name)}: not an environment variable name`)
+  if (!isEnvName(name) || !isSecretName(name)) {
+    return Either.left(`--secret ${JSON.stringify(name)}: not an environment variable name (letters, digits and _, at most 128)`)
+  }
   const value = eq < 0 ? env[name] : text.slice(eq + 1)
   if (value === undefined) return Either.left(`--secret ${name}: no value given and $${name} is not set`)
   return Either.right({ name, value: Redacted.make(value) })
@@ -69,7 +77,7 @@ export const execCommand = Command.make("exec", { isolation, allow, allowAddress
     if (args.command.length === 0) return yield* usage("give the command after --, e.g. warrant exec --isolation process -- npm test")
     const timeoutMs = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(600_000)
     if (Either.isLeft(timeoutMs)) return yield* usage(timeoutMs.left)
-    const secrets: Array<ReleasedSecret> = []
+    const secrets: Array<{ readonly name: SecretName; readonly value: Redacted.Redacted<string> }> = []
     for (const text of args.secret) {
       const parsed = parseSecret(text, process.env)
       if (Either.isLeft(parsed)) return yield* usage(parsed.left)
@@ -81,7 +89,7 @@ export const execCommand = Command.make("exec", { isolation, allow, allowAddress
       cwd: ".",
       timeoutMs: timeoutMs.right,
       logMaxBytes: 1_048_576,
-      env: Object.fromEntries(secrets.map((s) => [s.name, { _tag: "Secret" as const, secret: s.name as never }])),
+      env: Object.fromEntries(secrets.map((s) => [s.name, { _tag: "Secret" as const, secret: s.name }])),
       egressProxy: true,
       network: { defaultDeny: true, allowHosts: args.allow, allowAddresses: args.allowAddress }
     }
