@@ -6,10 +6,11 @@ import { cpus, totalmem } from "node:os"
 import type { Bench } from "./Figure.js"
 import { bench as crypto } from "./crypto.js"
 import { bench as egress } from "./egress.js"
+import { bench as namespace } from "./namespace.js"
 import { bench as session } from "./session.js"
 import { bench as verify } from "./verify.js"
 
-const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session]
+const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session, namespace]
 
 const main = async () => {
   const wanted = process.argv.slice(2).filter((a) => a !== "--")
