@@ -74,11 +74,18 @@ const DRAIN = Duration.millis(250)
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0)
 
+/**
+ * Only the system's errno reasons are quoted: Node's argument-validation messages quote the
+ * offending value (an environment value, which may be a secret) in an escaped form no
+ * redactor recognises.
+ */
 const describeSpawnError = (error: unknown): string => {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code === "ENOENT") return "not found (ENOENT)"
   if (code === "EACCES") return "permission denied (EACCES)"
-  return error instanceof Error ? error.message : String(error)
+  const errno = (error as NodeJS.ErrnoException | undefined)?.errno
+  if (typeof errno === "number" && typeof code === "string") return code
+  return `Node refused to start it${typeof code === "string" ? ` (${code})` : ""}`
 }
 
 /** The line a spawn failure leaves in the log. */

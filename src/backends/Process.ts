@@ -12,7 +12,7 @@ import { EgressProxy } from "../egress/EgressProxy.js"
 import { piRefusal } from "./Agents.js"
 import type { PreparedExecution } from "./Execution.js"
 import { finishLog, makeLogCapture } from "./LogCapture.js"
-import { buildEnv, commandLine } from "./ProcessEnv.js"
+import { buildEnv, commandLine, envProblem } from "./ProcessEnv.js"
 import { workingDirectory } from "./WorkingDirectory.js"
 import { runChild } from "./Child.js"
 import { makeRedactor } from "./Redaction.js"
@@ -102,6 +102,8 @@ const makeRun = (egress: EgressProxy["Type"]) =>
     }
 
     const env = buildEnv({ host: process.env, prepared: execution.env, secrets, proxyUrl })
+    const problem = envProblem(env)
+    if (problem !== undefined) return yield* failed(problem)
     const { args, file } = commandLine(execution.command)
     const outcome = yield* runChild({ file, args, cwd, env, capture }, execution.timeoutMs)
 

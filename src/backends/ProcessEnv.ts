@@ -71,3 +71,12 @@ export const resolveCwd = (workspace: string, cwd: string): Either.Either<string
     ? Either.right(dir)
     : Either.left(`the working directory ${JSON.stringify(cwd)} is outside the workspace`)
 }
+
+/** Why the environment cannot be handed to a program: a NUL cannot be in a name or value. */
+export const envProblem = (env: Readonly<Record<string, string>>): string | undefined => {
+  for (const [name, value] of Object.entries(env)) {
+    if (name === "" || name.includes("=") || name.includes("\0")) return `the environment variable name ${JSON.stringify(name)} is invalid`
+    if (value.includes("\0")) return `the environment variable ${name} contains a NUL character`
+  }
+  return undefined
+}
