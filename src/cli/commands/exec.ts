@@ -1,5 +1,5 @@
 /**
- * `warrant exec --isolation process|hermetic [--allow HOST...] [--allow-address CIDR...]
+ * `warrant exec --isolation TIER [--image IMAGE] [--runtime docker|podman] [--allow HOST...] [--allow-address CIDR...]
  * [--secret NAME[=VALUE]...] [--enforce DIM...] [--timeout DURATION] [--workspace DIR] -- COMMAND...`:
  * one governed session on a local directory, no plane. Exits with the command's code, 124 on
  * timeout, 127 when it cannot be spawned, 125 when the session is refused.
@@ -10,20 +10,23 @@ import { Console, Effect, Either, Option, Redacted, Schema } from "effect"
 import { layerSystem as egressLayer } from "../../egress/EgressProxy.js"
 import type { PreparedExecution } from "../../backends/Execution.js"
 import { executionHash } from "../../backends/Prepare.js"
-import { make as hermeticBackend } from "../../backends/Hermetic.js"
 import type { Attestation } from "../../backends/Matrix.js"
-import { make as processBackend } from "../../backends/Process.js"
 import * as Select from "../../backends/Select.js"
 import { runSession } from "../../backends/Session.js"
 import { type Dimension, dimensions, EnvName, SecretName } from "../../protocol/Ids.js"
 import { ExitCode } from "../ExitCode.js"
+import { localTiers } from "../Tiers.js"
 
 /** The session was refused before anything ran (tier, matrix or preparation). */
 export const REFUSED_EXIT = 125
 
-const isolation = Options.choice("isolation", ["process", "hermetic"]).pipe(
-  Options.withDescription("the isolation tier: process (child process + egress proxy) or hermetic (just-bash)")
+const isolation = Options.choice("isolation", ["process", "hermetic", "namespace", "container", "vercel-sandbox"]).pipe(
+  Options.withDescription(
+    "the isolation tier: process (child process + egress proxy), hermetic (just-bash), namespace (bubblewrap), container (docker/podman) or vercel-sandbox (microVM); `warrant doctor` says which are ready"
+  )
 )
+const image = Options.text("image").pipe(Options.withDescription("the container tier's image (default: $WARRANT_CONTAINER_IMAGE)"), Options.optional)
+const runtime = Options.choice("runtime", ["docker", "podman"]).pipe(Options.withDescription("the container runtime (default: docker if on PATH, else podman)"), Options.optional)
 const allow = Options.text("allow").pipe(Options.repeated, Options.withDescription("an allowed host[:port] or *.domain; repeatable"))
 const allowAddress = Options.text("allow-address").pipe(
   Options.repeated,
@@ -72,7 +75,7 @@ export const renderMatrix = (attestation: Attestation): string =>
   `${attestation.tier} tier: ${dimensions.map((d) => `${d} ${attestation.matrix[d]}`).join(", ")}` +
   (attestation.enforce.length === 0 ? "" : ` (enforcement demanded: ${attestation.enforce.join(", ")})`)
 
-export const execCommand = Command.make("exec", { isolation, allow, allowAddress, secret, enforce, timeout, workspace, command }, (args) =>
+export const execCommand = Command.make("exec", { isolation, image, runtime, allow, allowAddress, secret, enforce, timeout, workspace, command }, (args) =>
   Effect.gen(function*() {
     if (args.command.length === 0) return yield* usage("give the command after --, e.g. warrant exec --isolation process -- npm test")
     const timeoutMs = Option.isSome(args.timeout) ? parseDuration(args.timeout.value) : Either.right(600_000)
@@ -107,7 +110,10 @@ export const execCommand = Command.make("exec", { isolation, allow, allowAddress
       },
       (attestation) => Console.error(`warrant exec: ${renderMatrix(attestation)}`)
     ).pipe(
-      Effect.provide(Select.layer([processBackend, hermeticBackend])),
+      Effect.provide(Select.layer(localTiers({
+        ...(Option.isSome(args.image) ? { containerImage: args.image.value } : {}),
+        ...(Option.isSome(args.runtime) ? { containerRuntime: args.runtime.value } : {})
+      }))),
       Effect.provide(egressLayer),
       Effect.catchTags({
         CapabilityMismatch: (e) => Console.error(`warrant exec: refused: ${e.message}`).pipe(Effect.zipRight(Effect.fail(new ExitCode({ code: REFUSED_EXIT })))),
