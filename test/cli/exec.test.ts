@@ -61,7 +61,7 @@ describe("warrant exec", () => {
       return run(["node", "warrant", "exec", "--workspace", dir, ...args]).pipe(Effect.provide(NodeContext.layer), Effect.exit)
     })
 
-  for (const tier of ["process", "hermetic"] as const) {
+  for (const tier of ["process", "hermetic", "namespace"] as const) {
     it.live(`${tier}: runs the command in the workspace, prints the matrix, redacts the secret, exits 0`, () =>
       Effect.gen(function*() {
         const exit = yield* cli("--isolation", tier, "--secret", "TOKEN=tok-12345", "--", "echo", "made", ">", "out.txt;", "echo", "$TOKEN")
@@ -82,7 +82,7 @@ describe("warrant exec", () => {
 
     it.live(`${tier}: a timeout exits 124`, () =>
       Effect.gen(function*() {
-        const script = tier === "process" ? ["sleep", "30"] : ["while", "true;", "do", ":;", "done"]
+        const script = tier !== "hermetic" ? ["sleep", "30"] : ["while", "true;", "do", ":;", "done"]
         const exit = yield* cli("--isolation", tier, "--timeout", "300ms", "--", ...script)
         expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "ExitCode", code: 124 })))
         expect(err.join("\n")).toContain("warrant exec: exit 124 (timed out)")
@@ -101,6 +101,35 @@ describe("warrant exec", () => {
     Effect.gen(function*() {
       const exit = yield* cli("--isolation", "hermetic", "--enforce", "network", "--", "touch", "ran")
       expect(exit).toEqual(Exit.void)
+      expect(existsSync(join(dir, "ran"))).toBe(true)
+    }))
+
+  it.live("the container tier without an image (and here without an engine) is refused with 125, saying why", () =>
+    Effect.gen(function*() {
+      vi.stubEnv("WARRANT_CONTAINER_IMAGE", undefined)
+      const exit = yield* cli("--isolation", "container", "--", "touch", "ran")
+      vi.unstubAllEnvs()
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "ExitCode", code: REFUSED_EXIT })))
+      expect(err.join("\n")).toContain("warrant exec: refused: the container tier cannot run the command agent: the tier is not ready on this host:")
+      expect(err.join("\n")).toContain("no container image is configured")
+      expect(existsSync(join(dir, "ran"))).toBe(false)
+    }))
+
+  it.live("the vercel-sandbox tier without credentials is refused with 125 before any sandbox exists", () =>
+    Effect.gen(function*() {
+      for (const name of ["VERCEL_TOKEN", "VERCEL_TEAM_ID", "VERCEL_PROJECT_ID", "VERCEL_OIDC_TOKEN"]) vi.stubEnv(name, undefined)
+      const exit = yield* cli("--isolation", "vercel-sandbox", "--", "touch", "ran")
+      vi.unstubAllEnvs()
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "ExitCode", code: REFUSED_EXIT })))
+      expect(err.join("\n")).toContain("warrant exec: refused: the vercel-sandbox tier cannot run the command agent: the tier is not ready on this host: no Vercel credentials")
+      expect(existsSync(join(dir, "ran"))).toBe(false)
+    }))
+
+  it.live("the namespace tier enforces network and env, so demanding both runs there", () =>
+    Effect.gen(function*() {
+      const exit = yield* cli("--isolation", "namespace", "--enforce", "network", "--enforce", "env", "--", "touch", "ran")
+      expect(exit).toEqual(Exit.void)
+      expect(err.join("\n")).toContain("warrant exec: namespace tier: read enforced, write enforced, command attested, network enforced, env enforced")
       expect(existsSync(join(dir, "ran"))).toBe(true)
     }))
 
