@@ -1,6 +1,6 @@
 /**
- * Running one supervised child for a session: spawned in its own process group with both
- * output pipes feeding the log capture (and optional extra pipes: bytes handed to it, text
+ * Running one supervised child for a session: spawned in its own process group (no descriptor
+ * the runner inherited reaches it) with both output pipes feeding the log capture (and optional extra pipes: bytes handed to it, text
  * read back), ended by its exit, the timeout or the log cap — whichever is first — and
  * stopped by the tier's own `stop` before the scope closes. Shared by every tier that
  * launches a local program (the process tier, bubblewrap, a container runtime's client).
@@ -11,6 +11,7 @@ import { constants } from "node:os"
 import { Deferred, Duration, Effect, Exit, Option, type Scope } from "effect"
 import type { LogCapture } from "./LogCapture.js"
 import { terminateGroup } from "./ProcessGroup.js"
+import { coverStrayFds } from "./StrayFds.js"
 
 /** The exit code of a session stopped by its timeout, as `timeout(1)` reports it. */
 export const TIMEOUT_EXIT_CODE = 124
@@ -133,16 +134,14 @@ const launch = (spec: Launch, stop: Stop): Effect.Effect<Running | SpawnFailed, 
           settle({ _tag: "SpawnFailed" })
         }
         let child: ChildProcess
+        const { release, stdio } = coverStrayFds(["ignore", "pipe", "pipe", ...extra.map(() => "pipe" as const)])
         try {
-          child = spawn(spec.file, [...spec.args], {
-            cwd: spec.cwd,
-            env: spec.env,
-            detached: true,
-            stdio: ["ignore", "pipe", "pipe", ...extra.map(() => "pipe" as const)]
-          })
+          child = spawn(spec.file, [...spec.args], { cwd: spec.cwd, env: spec.env, detached: true, stdio })
         } catch (error) {
           spawnFailed(error)
           return
+        } finally {
+          release()
         }
         let open = 0
         for (const stream of [child.stdout, child.stderr]) {

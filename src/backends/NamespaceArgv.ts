@@ -35,7 +35,7 @@ export interface Layout {
   readonly readOnly: ReadonlyArray<string>
   /** The host path of the egress proxy's socket, bound at `SANDBOX_SOCKET`; absent: no route out. */
   readonly socket?: string
-  /** Size cap of the fresh `/tmp`. */
+  /** Size cap of the fresh `/tmp`, and of `/dev/shm`. */
   readonly tmpBytes: number
 }
 
@@ -71,7 +71,10 @@ export const bwrapArgs = (layout: Layout, describe: DescribePath): Array<string>
   args.push("--size", String(layout.tmpBytes), "--tmpfs", "/tmp")
   if (layout.workspace !== undefined) args.push("--bind", layout.workspace, layout.workspace)
   if (layout.socket !== undefined) args.push("--ro-bind", layout.socket, SANDBOX_SOCKET)
-  args.push("--proc", "/proc", "--dev", "/dev", "--chdir", layout.cwd)
+  // bubblewrap's own root and /dev are tmpfs mounts sized at half the host's memory: /dev/shm
+  // gets its own capped tmpfs, then both are made read-only (device nodes stay usable).
+  args.push("--proc", "/proc", "--dev", "/dev", "--size", String(layout.tmpBytes), "--tmpfs", "/dev/shm")
+  args.push("--remount-ro", "/dev", "--remount-ro", "/", "--chdir", layout.cwd)
   for (const [name, value] of Object.entries(layout.env)) args.push("--setenv", name, value)
   return args
 }

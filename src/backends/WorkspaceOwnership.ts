@@ -3,7 +3,9 @@
  * does not cap real root's process count), so for the session the workspace is handed to that
  * uid, and afterwards every entry gets its owner back (new entries go to the workspace's
  * owner) — a later `git` run by the runner must not find a tree owned by someone else.
- * Symlinks are never followed: a link the sandbox planted cannot redirect a chown.
+ * Symlinks are never followed: a link the sandbox planted cannot redirect a chown. Owners are
+ * remembered per inode, not per path: a hard link the sandbox made to a file it was lent
+ * still gets that file's own owner back.
  */
 import { lstat, lchown, readdir } from "node:fs/promises"
 import { dirname, join } from "node:path"
@@ -16,10 +18,13 @@ interface Owner {
   readonly gid: number
 }
 
+/** Keyed by `device:inode`. */
 type Owners = Map<string, Owner>
 
+const inodeKey = (info: { readonly dev: number; readonly ino: number }) => `${info.dev}:${info.ino}`
+
 /** Every entry under `root` (root included), depth first, never through a symlink. */
-const walk = async (root: string, visit: (path: string, owner: Owner, isDirectory: boolean) => Promise<void>) => {
+const walk = async (root: string, visit: (path: string, key: string, owner: Owner) => Promise<void>) => {
   const stack = [root]
   while (stack.length > 0) {
     const path = stack.pop()!
@@ -29,7 +34,7 @@ const walk = async (root: string, visit: (path: string, owner: Owner, isDirector
     } catch {
       continue // removed while walking: nothing to own
     }
-    await visit(path, { uid: info.uid, gid: info.gid }, info.isDirectory())
+    await visit(path, inodeKey(info), { uid: info.uid, gid: info.gid })
     if (!info.isDirectory()) continue
     const names = await readdir(path).catch(() => [])
     for (const name of names) stack.push(join(path, name))
@@ -40,26 +45,23 @@ const walk = async (root: string, visit: (path: string, owner: Owner, isDirector
 const lend = async (root: string, to: Owner): Promise<Owners> => {
   const owners: Owners = new Map()
   try {
-    await walk(root, async (path, owner) => {
+    await walk(root, async (path, key, owner) => {
+      // A second link to an inode already lent keeps the owner seen first.
+      if (!owners.has(key)) owners.set(key, owner)
       await lchown(path, to.uid, to.gid)
-      owners.set(path, owner)
     })
   } catch (error) {
-    await restoreRecorded(owners)
+    await restore(root, owners, undefined)
     throw error
   }
   return owners
 }
 
-const restoreRecorded = async (owners: Owners) => {
-  for (const [path, owner] of owners) await lchown(path, owner.uid, owner.gid).catch(() => {})
-}
-
-const restore = async (root: string, owners: Owners): Promise<void> => {
-  const fallback = owners.get(root) ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
-  await walk(root, async (path) => {
-    const owner = owners.get(path) ?? fallback
-    await lchown(path, owner.uid, owner.gid).catch(() => {})
+/** Recorded inodes get their owner back; others go to `newOwner`, or are left alone without one. */
+const restore = async (root: string, owners: Owners, newOwner: Owner | undefined): Promise<void> => {
+  await walk(root, async (path, key) => {
+    const owner = owners.get(key) ?? newOwner
+    if (owner !== undefined) await lchown(path, owner.uid, owner.gid).catch(() => {})
   })
 }
 
@@ -81,8 +83,12 @@ export const unreachableAncestor = (path: string): Effect.Effect<string | undefi
 export const lendWorkspace = (root: string, to: Owner): Effect.Effect<void, OwnershipFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => lend(root, to),
+      try: async () => {
+        const info = await lstat(root)
+        const rootOwner = { uid: info.uid, gid: info.gid }
+        return { owners: await lend(root, to), rootOwner }
+      },
       catch: (error) => new OwnershipFailed({ message: `the workspace could not be handed to uid ${to.uid}: ${error instanceof Error ? error.message : String(error)}` })
     }),
-    (owners) => Effect.promise(() => restore(root, owners))
+    ({ owners, rootOwner }) => Effect.promise(() => restore(root, owners, rootOwner))
   ).pipe(Effect.asVoid)
