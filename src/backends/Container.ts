@@ -13,14 +13,14 @@
  * leaves the container.
  */
 import { randomBytes } from "node:crypto"
-import { accessSync, constants as fsConstants, statSync } from "node:fs"
 import { mkdtemp, realpath, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { delimiter, isAbsolute, join, relative } from "node:path"
+import { join, relative } from "node:path"
 import { Chunk, Config, Effect, Either, ExecutionStrategy, Exit, Fiber, Option, Redacted, Scope, Stream } from "effect"
 import type { EgressDecision } from "../egress/EgressDecision.js"
 import { EgressProxy } from "../egress/EgressProxy.js"
 import { piRefusal } from "./Agents.js"
+import { findOnPath } from "./OnPath.js"
 import { runChild, type Stop } from "./Child.js"
 import {
   bridgedProxyUrl,
@@ -91,20 +91,7 @@ const REMOVE_TIMEOUT_MS = 10_000
 
 const failed = (reason: string) => new SessionFailed({ tier, reason })
 
-/** An executable file named `name` in one of PATH's directories. */
-export const findOnPath = (name: string, path: string | undefined): string | undefined => {
-  for (const dir of (path ?? "").split(delimiter)) {
-    if (dir === "" || !isAbsolute(dir)) continue
-    const candidate = join(dir, name)
-    try {
-      accessSync(candidate, fsConstants.X_OK)
-      if (statSync(candidate).isFile()) return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
+export { findOnPath }
 
 interface Client {
   readonly runtime: Runtime

@@ -3,10 +3,10 @@
  * on PATH (bubblewrap, prlimit, and setpriv when the runner is root), and a trial sandbox
  * that starts the runner's own Node binary — which the egress bridge needs — and exits 0.
  */
-import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from "node:fs"
-import { delimiter, isAbsolute, join } from "node:path"
+import { lstatSync, readlinkSync, realpathSync } from "node:fs"
 import { Effect } from "effect"
 import { runChild } from "./Child.js"
+import { findOnPath } from "./OnPath.js"
 import { makeLogCapture } from "./LogCapture.js"
 import {
   type DescribePath,
@@ -29,19 +29,7 @@ export interface NamespaceHost {
 }
 
 /** The first executable `name` on `path`, as an absolute path. */
-export const which = (name: string, path: string | undefined): string | undefined => {
-  for (const dir of (path ?? "").split(delimiter)) {
-    if (dir === "" || !isAbsolute(dir)) continue
-    const candidate = join(dir, name)
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      continue
-    }
-  }
-  return undefined
-}
+export const which = findOnPath
 
 export const describeHostPath: DescribePath = (path) => {
   try {
