@@ -60,4 +60,6 @@ Effect.runPromise(program.pipe(
 )).catch((error) => {
   console.error(String(error))
   process.exitCode = 1
+}).finally(() => {
+  if (given === undefined) rmSync(workspace, { recursive: true, force: true })
 })
