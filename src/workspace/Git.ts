@@ -49,6 +49,8 @@ export const gitEnv = (): Record<string, string> => ({
   GIT_TERMINAL_PROMPT: "0",
   GIT_PAGER: "cat",
   GIT_OPTIONAL_LOCKS: "0",
+  // A session could plant refs/replace/<base> to change what "the base" means.
+  GIT_NO_REPLACE_OBJECTS: "1",
   LC_ALL: "C",
   ...IDENTITY
 })
@@ -61,6 +63,12 @@ export interface RunOptions {
   /** Exit codes that are not failures (e.g. 1 for `diff --quiet`). */
   readonly okCodes?: ReadonlyArray<number>
   readonly env?: Readonly<Record<string, string>>
+  /**
+   * Receives stdout chunk by chunk instead of it being kept (the result's stdout is then empty
+   * and maxOutputBytes does not apply): for streams as large as the repository, such as
+   * `cat-file --batch`. A throw kills git and fails the run with the thrown message.
+   */
+  readonly onStdout?: (chunk: Buffer) => void
 }
 
 export interface GitResult {
@@ -94,7 +102,18 @@ const runGit = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = 
     let outBytes = 0
     let overflow = false
     let err = ""
+    let callbackError: string | undefined
     child.stdout!.on("data", (chunk: Buffer) => {
+      if (options.onStdout !== undefined) {
+        if (callbackError !== undefined) return
+        try {
+          options.onStdout(chunk)
+        } catch (error) {
+          callbackError = error instanceof Error ? error.message : String(error)
+          child.kill("SIGKILL")
+        }
+        return
+      }
       outBytes += chunk.length
       if (outBytes > maxOut) {
         overflow = true
@@ -113,6 +132,7 @@ const runGit = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = 
     }
     child.on("close", (code, signal) => {
       if (overflow) return fail(-1, `output exceeded ${maxOut} bytes`)
+      if (callbackError !== undefined) return fail(-1, callbackError)
       const exitCode = code ?? 128
       if (exitCode !== 0 && !okCodes.includes(exitCode)) return fail(exitCode, signal === null ? err : `${err}killed by ${signal}`)
       resume(Effect.succeed({ stdout: Buffer.concat(out), exitCode }))
