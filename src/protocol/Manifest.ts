@@ -19,7 +19,12 @@ export const ManifestFile = Schema.Struct({
   path: WorkspacePath,
   hash: Sha256,
   size: NonNegativeInt,
-  executable: Schema.optional(Schema.Boolean)
+  executable: Schema.optional(Schema.Boolean),
+  /**
+   * The file's content ships as its own blob (named by `hash`): an allowlisted untracked file,
+   * or any file of a directory capture. Otherwise it comes from the bundle and the dirty diff.
+   */
+  untracked: Schema.optional(Schema.Boolean)
 })
 export type ManifestFile = typeof ManifestFile.Type
 

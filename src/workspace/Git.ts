@@ -5,6 +5,7 @@
  * are written by git itself to files the caller names.
  */
 import { spawn } from "node:child_process"
+import { closeSync, openSync } from "node:fs"
 import { Context, Effect, Layer, Schema } from "effect"
 
 export class GitFailed extends Schema.TaggedError<GitFailed>()("GitFailed", {
@@ -64,11 +65,11 @@ export interface RunOptions {
   readonly okCodes?: ReadonlyArray<number>
   readonly env?: Readonly<Record<string, string>>
   /**
-   * Receives stdout chunk by chunk instead of it being kept (the result's stdout is then empty
-   * and maxOutputBytes does not apply): for streams as large as the repository, such as
-   * `cat-file --batch`. A throw kills git and fails the run with the thrown message.
+   * Git's stdout goes to this file (created or truncated) instead of being kept; the result's
+   * stdout is then empty. For output as large as the repository, such as `cat-file --batch`,
+   * which through a pipe arrives in one small write per object.
    */
-  readonly onStdout?: (chunk: Buffer) => void
+  readonly stdoutFile?: string
 }
 
 export interface GitResult {
@@ -88,32 +89,26 @@ const runGit = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = 
     const okCodes = options.okCodes ?? []
     const fail = (exitCode: number, stderr: string) => resume(Effect.fail(new GitFailed({ args: [...args], exitCode, stderr })))
     let child: ReturnType<typeof spawn>
+    let outFd: number | undefined
     try {
+      outFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, "w")
       child = spawn("git", [...HARDENING, ...args], {
         cwd,
         env: { ...gitEnv(), ...options.env },
-        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
+        stdio: [options.input === undefined ? "ignore" : "pipe", outFd ?? "pipe", "pipe"]
       })
     } catch (error) {
       fail(-1, error instanceof Error ? error.message : String(error))
       return
+    } finally {
+      // The child has its own copy of the descriptor.
+      if (outFd !== undefined) closeSync(outFd)
     }
     const out: Array<Buffer> = []
     let outBytes = 0
     let overflow = false
     let err = ""
-    let callbackError: string | undefined
-    child.stdout!.on("data", (chunk: Buffer) => {
-      if (options.onStdout !== undefined) {
-        if (callbackError !== undefined) return
-        try {
-          options.onStdout(chunk)
-        } catch (error) {
-          callbackError = error instanceof Error ? error.message : String(error)
-          child.kill("SIGKILL")
-        }
-        return
-      }
+    child.stdout?.on("data", (chunk: Buffer) => {
       outBytes += chunk.length
       if (outBytes > maxOut) {
         overflow = true
@@ -132,7 +127,6 @@ const runGit = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = 
     }
     child.on("close", (code, signal) => {
       if (overflow) return fail(-1, `output exceeded ${maxOut} bytes`)
-      if (callbackError !== undefined) return fail(-1, callbackError)
       const exitCode = code ?? 128
       if (exitCode !== 0 && !okCodes.includes(exitCode)) return fail(exitCode, signal === null ? err : `${err}killed by ${signal}`)
       resume(Effect.succeed({ stdout: Buffer.concat(out), exitCode }))
