@@ -12,6 +12,7 @@ import { constants } from "node:fs"
 import { lstat, mkdir, open, readdir, realpath, rmdir, unlink } from "node:fs/promises"
 import { join, posix } from "node:path"
 import { Either } from "effect"
+import { parseWorkspaceRelativePath } from "../workspace/Paths.js"
 
 /** Never staged and never touched by mirror-back, at every depth (compared case-insensitively). */
 export const SKIPPED_DIRS: ReadonlyArray<string> = [".git", "node_modules", ".warrant"]
@@ -145,20 +146,15 @@ export const parseListing = (text: string): Either.Either<ReadonlyArray<ListedEn
   return Either.right(entries)
 }
 
-/** Longer than a workspace path needs to be; a longer one is refused, not truncated. */
-const MAX_PATH = 4096
-
 /** Why a path from the VM cannot be used locally, or undefined when it is a plain path inside the workspace. */
 export const checkRemotePath = (path: string): string | undefined => {
-  if (path === "") return "an empty path"
-  if (path.length > MAX_PATH) return "a path longer than 4096 characters"
-  if (path.includes("\0")) return "a path with a NUL byte"
-  if (path.startsWith("/")) return "an absolute path"
-  if (path.includes("\\")) return "a path with a backslash"
+  // The workspace's own decision first (absolute, `..`, NUL, backslash, empty segments)…
+  const parsed = parseWorkspaceRelativePath(path)
+  if (Either.isLeft(parsed)) return `a path refused because ${parsed.left.reason}`
+  // …then what only the VM's listing needs: a mirrored path is exactly as listed.
   if (path.includes("\uFFFD")) return "a path that is not valid UTF-8"
   const segments = path.split("/")
-  if (segments.some((segment) => segment === "")) return "a path with an empty segment"
-  if (segments.some((segment) => segment === "." || segment === "..")) return "a path with '.' or '..'"
+  if (segments.some((segment) => segment === "." || segment === "")) return "a path with a '.' or empty segment"
   const inside = segments.find(skipped)
   if (inside !== undefined) return `a path inside ${inside}, which is never mirrored back`
   return undefined

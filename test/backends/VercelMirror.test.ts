@@ -134,19 +134,19 @@ describe("paths from the sandbox", () => {
   it("only a plain relative path outside the skipped directories is accepted", () => {
     expect(checkRemotePath("src/a.ts")).toBeUndefined()
     expect(checkRemotePath("we'ird \"name\"\n")).toBeUndefined()
-    expect(checkRemotePath("")).toBe("an empty path")
-    expect(checkRemotePath("/etc/passwd")).toBe("an absolute path")
-    expect(checkRemotePath("../x")).toBe("a path with '.' or '..'")
-    expect(checkRemotePath("a/../../x")).toBe("a path with '.' or '..'")
-    expect(checkRemotePath("./a")).toBe("a path with '.' or '..'")
-    expect(checkRemotePath("a//b")).toBe("a path with an empty segment")
-    expect(checkRemotePath("a\\..\\b")).toBe("a path with a backslash")
-    expect(checkRemotePath("a\0b")).toBe("a path with a NUL byte")
+    expect(checkRemotePath("")).toBe("a path refused because it is empty")
+    expect(checkRemotePath("/etc/passwd")).toBe("a path refused because it is absolute")
+    expect(checkRemotePath("../x")).toBe("a path refused because it has a '..' segment")
+    expect(checkRemotePath("a/../../x")).toBe("a path refused because it has a '..' segment")
+    expect(checkRemotePath("./a")).toBe("a path with a '.' or empty segment")
+    expect(checkRemotePath("a//b")).toBe("a path refused because it has an empty segment")
+    expect(checkRemotePath("a\\..\\b")).toBe("a path refused because it contains a backslash")
+    expect(checkRemotePath("a\0b")).toBe("a path refused because it contains a NUL character")
     expect(checkRemotePath("bad\uFFFDname")).toBe("a path that is not valid UTF-8")
     expect(checkRemotePath(".git/hooks/pre-commit")).toBe("a path inside .git, which is never mirrored back")
     expect(checkRemotePath("sub/.GIT/config")).toBe("a path inside .GIT, which is never mirrored back")
     expect(checkRemotePath("node_modules/x")).toBe("a path inside node_modules, which is never mirrored back")
-    expect(checkRemotePath("x".repeat(4097))).toBe("a path longer than 4096 characters")
+    expect(checkRemotePath("x".repeat(4097))).toBe("a path refused because it is longer than 4096 characters")
   })
 
   it("the plan: changed and new files written, missing staged files deleted, links and odd paths refused", () => {
@@ -175,8 +175,8 @@ describe("paths from the sandbox", () => {
       removals: ["gone.txt"],
       refusals: [
         { path: "now-a-link", reason: "a symbolic link in the sandbox, which is never followed or recreated" },
-        { path: "../escape", reason: "a path with '.' or '..'" },
-        { path: "/etc/cron.d/x", reason: "an absolute path" }
+        { path: "../escape", reason: "a path refused because it has a '..' segment" },
+        { path: "/etc/cron.d/x", reason: "a path refused because it is absolute" }
       ]
     })
   })
@@ -193,7 +193,7 @@ describe("writing back", () => {
       const write = (path: string) => Effect.promise(() => writeInside(root, path, Buffer.from("pwned"), false))
       expect(yield* write("out/new.txt")).toBe("a local parent directory is a symbolic link")
       expect(yield* write("link.txt")).toBe("the local file is a symbolic link")
-      expect(yield* write("../escape.txt")).toBe("a path with '.' or '..'")
+      expect(yield* write("../escape.txt")).toBe("a path refused because it has a '..' segment")
       expect(readdirSync(outside)).toEqual(["target"])
       expect(readFileSync(join(outside, "target"), "utf8")).toBe("original")
       expect(yield* write("deep/er/ok.txt")).toBeUndefined()
