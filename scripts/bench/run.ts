@@ -9,8 +9,9 @@ import { bench as egress } from "./egress.js"
 import { bench as namespace } from "./namespace.js"
 import { bench as session } from "./session.js"
 import { bench as verify } from "./verify.js"
+import { bench as workspace } from "./workspace.js"
 
-const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session, namespace]
+const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session, namespace, workspace]
 
 const main = async () => {
   const wanted = process.argv.slice(2).filter((a) => a !== "--")
