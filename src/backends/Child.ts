@@ -158,7 +158,7 @@ const launch = (spec: Launch, stop: Stop): Effect.Effect<Running | SpawnFailed, 
         const outputs = wireExtra(child, extra)
         child.once("exit", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed(exitCodeOf(code, signal))))
         child.once("spawn", () => settle({ _tag: "Running", child, pid: child.pid!, exited, capped, drained, outputs }))
-        // The first error before "spawn" is a spawn failure; any later one (a failed kill) is ignored.
+        // The first error before "spawn" is a spawn failure; a later one (a failed kill) is ignored.
         child.on("error", (error) => {
           if (!settled) {
             for (const stream of child.stdio) stream?.destroy()

@@ -37,7 +37,7 @@ import { lendWorkspace, unreachableAncestor } from "./WorkspaceOwnership.js"
 
 export const tier = "namespace" as const
 
-/** Command is attested: any binary visible in the sandbox can be run by a shell. */
+/** Command is attested: every binary visible in the sandbox can be run by a shell. */
 export const capability: Capability = {
   env: "enforced",
   command: "attested",

@@ -2,7 +2,7 @@
  * The process tier: the execution runs as a child process in its own process group, with a
  * scrubbed environment and its traffic pointed at a per-session egress proxy. It enforces
  * command; env, network, read and write it can only attest (a binary can ignore proxy
- * variables, and open any path — `/proc/<runner>/environ` included — the runner's user can). Whatever ends the session — exit,
+ * variables, and open every path — `/proc/<runner>/environ` included — the runner's user can). Whatever ends the session — exit,
  * timeout, the log cap, interruption — the whole group is stopped before `run` returns.
  */
 import { type ChildProcess, spawn } from "node:child_process"

@@ -22,7 +22,7 @@ export const ManifestFile = Schema.Struct({
   executable: Schema.optional(Schema.Boolean),
   /**
    * The file's content ships as its own blob (named by `hash`): an allowlisted untracked file,
-   * or any file of a directory capture. Otherwise it comes from the bundle and the dirty diff.
+   * or every file of a directory capture. Otherwise it comes from the bundle and the dirty diff.
    */
   untracked: Schema.optional(Schema.Boolean)
 })

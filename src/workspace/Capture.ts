@@ -19,7 +19,7 @@ import { CaptureFailed } from "./WorkspaceError.js"
 export { DEFAULT_DENY_PATTERNS } from "./DenyPatterns.js"
 
 export interface CaptureOptions {
-  /** Globs (anchored at the root, `**` for any depth) of untracked files to ship; ignored files never ship. */
+  /** Globs (anchored at the root, `**` for every depth) of untracked files to ship; ignored files never ship. */
   readonly allowUntracked?: ReadonlyArray<string>
   /** The organisation's deny patterns, added to DEFAULT_DENY_PATTERNS. */
   readonly denyPatterns?: ReadonlyArray<string>

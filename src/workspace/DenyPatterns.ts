@@ -1,6 +1,6 @@
 /**
  * The glob matcher for deny patterns and allowlists, pure and case-sensitive. A deny pattern
- * without `/` names a file or directory at any depth (`.env*` denies `a/b/.env.local`); one with
+ * without `/` names a file or directory at every depth (`.env*` denies `a/b/.env.local`); one with
  * `/` is anchored at the root. Either way a match on a directory covers everything below it.
  * Allowlist globs (`allowUntracked`, `files`) are always anchored, so they never reach further
  * than they read.
@@ -98,7 +98,7 @@ export const globSource = (glob: string): string => {
   return out
 }
 
-/** A compiled list of patterns: the first one (in list order) that denies a path, if any. */
+/** A compiled list of patterns: the first one (in list order) that denies a path, or undefined. */
 export interface PathMatcher {
   readonly firstMatch: (path: string) => string | undefined
 }
@@ -164,7 +164,7 @@ const makeMatcher = (patterns: ReadonlyArray<string>, anchoredAlways: boolean): 
   }
 }
 
-/** Deny patterns: basename patterns at any depth, `/` patterns anchored. */
+/** Deny patterns: basename patterns at every depth, `/` patterns anchored. */
 export const denyMatcher = (patterns: ReadonlyArray<string>): PathMatcher => makeMatcher(patterns, false)
 
 /** Allowlist globs: always anchored at the root; a glob naming a directory allows what is below it. */

@@ -1,7 +1,7 @@
 /**
  * Materialise a manifest into a scoped temporary git repository: the bundle's snapshot checked
  * out, the dirty diff applied (not committed) and the untracked files written. Every blob is
- * hashed before use and every path is judged before anything is written; on any failure the
+ * hashed before use and every path is judged before anything is written; on every failure the
  * directory is removed at once, so nothing half-written survives.
  */
 import { chmod, lstat, mkdir, rename, statfs, writeFile } from "node:fs/promises"

@@ -1,6 +1,6 @@
 /**
  * The entries of `git ls-tree -r -z --full-tree`: `<mode> SP <type> SP <oid> TAB <path> NUL`.
- * Paths are taken verbatim between NULs (quotePath is off), so any file name survives.
+ * Paths are taken verbatim between NULs (quotePath is off), so every file name survives.
  */
 import { Effect } from "effect"
 import { Git, type GitFailed } from "./Git.js"

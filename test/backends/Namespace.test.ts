@@ -399,7 +399,7 @@ describe("the environment a session sees", () => {
       expect(raw).toContain("TOKEN=ns-secret-value-93f1")
     }))
 
-  it.scopedLive("a released secret is in no command line: not bubblewrap's inside, nor any on the host while the session runs", () =>
+  it.scopedLive("a released secret is in no command line: not bubblewrap's inside, nor one on the host while the session runs", () =>
     Effect.gen(function*() {
       const secret = "ns-cmdline-secret-4b2d"
       const workspace = yield* tempDir("ns")
@@ -415,7 +415,7 @@ describe("the environment a session sees", () => {
       const launchers = ours.filter((pid) => procText(pid, "cmdline").includes("bwrap\0--args\u00003\0"))
       expect(launchers.length).toBeGreaterThanOrEqual(1)
       for (const pid of ours) expect(procText(pid, "cmdline")).not.toContain(secret)
-      // Nor any process on the host at all.
+      // Nor a process on the host at all.
       const everywhere = readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map((pid) => procText(Number(pid), "cmdline"))
       expect(everywhere.filter((cmdline) => cmdline.includes(secret))).toEqual([])
       // The launcher's own environment is empty; only the command gets the secret.

@@ -239,14 +239,14 @@ describe("reaching the host's network", () => {
   it.scopedLive("IPv6 loopback (::1), the host's own addresses and the bridge port over IPv6 are unreachable, with the bridge running", () =>
     Effect.gen(function*() {
       const v6 = yield* countingServer((server, ready) => server.listen({ host: "::1", port: 0 }, ready))
-      const any = yield* countingServer((server, ready) => server.listen({ host: "0.0.0.0", port: 0 }, ready))
+      const wildcard = yield* countingServer((server, ready) => server.listen({ host: "0.0.0.0", port: 0 }, ready))
       const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === "IPv4" && !i.internal)?.address
-      const targets = [`::1/${portOf(v6.server)}`, `::1/3128`, `127.0.0.1/${portOf(any.server)}`, ...(external === undefined ? [] : [`${external}/${portOf(any.server)}`])]
+      const targets = [`::1/${portOf(v6.server)}`, `::1/3128`, `127.0.0.1/${portOf(wildcard.server)}`, ...(external === undefined ? [] : [`${external}/${portOf(wildcard.server)}`])]
       const result = yield* runFresh(tier, bash(
         targets.map((t) => `(exec 3<>/dev/tcp/${t}) 2>/dev/null && echo "reached ${t}" || echo "refused ${t}"`).join("; ")
       ), bridged)
       expect(lines(result.log)).toEqual(targets.map((t) => `refused ${t}`))
-      expect([v6.accepted(), any.accepted()]).toEqual([0, 0])
+      expect([v6.accepted(), wildcard.accepted()]).toEqual([0, 0])
       expect(result.network).toEqual([])
     }))
 

@@ -43,7 +43,7 @@ describe("staging", () => {
     }))
   })
 
-  it.scoped("the walk takes regular files only, never a symlink, and skips .git, node_modules and .warrant at any depth", () =>
+  it.scoped("the walk takes regular files only, never a symlink, and skips .git, node_modules and .warrant at every depth", () =>
     Effect.gen(function*() {
       const root = yield* tempDir("vercel-walk")
       const outside = yield* tempDir("vercel-outside")

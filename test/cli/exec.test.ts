@@ -115,7 +115,7 @@ describe("warrant exec", () => {
       expect(existsSync(join(dir, "ran"))).toBe(false)
     }))
 
-  it.live("the vercel-sandbox tier without credentials is refused with 125 before any sandbox exists", () =>
+  it.live("the vercel-sandbox tier without credentials is refused with 125 before a sandbox exists", () =>
     Effect.gen(function*() {
       for (const name of ["VERCEL_TOKEN", "VERCEL_TEAM_ID", "VERCEL_PROJECT_ID", "VERCEL_OIDC_TOKEN"]) vi.stubEnv(name, undefined)
       const exit = yield* cli("--isolation", "vercel-sandbox", "--", "touch", "ran")

@@ -64,7 +64,7 @@ describe("capture of a git working tree", () => {
       expect(manifest.files.map((f) => f.path)).toEqual(["app.txt"])
     }).pipe(Effect.provide(Git.layer)))
 
-  it.scoped("secrets are denied and recorded, tracked and untracked, at any depth; absent from the bundle and the diff", () =>
+  it.scoped("secrets are denied and recorded, tracked and untracked, at every depth; absent from the bundle and the diff", () =>
     Effect.gen(function*() {
       const { dir } = yield* repoWith({
         ".env": "TRACKED_ENV_SECRET=1\n",
@@ -261,7 +261,7 @@ describe("capture of a plain directory", () => {
       expect([...store.blobs.keys()].sort()).toEqual([sha256Of("a\n"), sha256Of("b\n")].sort())
     }).pipe(Effect.provide(Git.layer)))
 
-  it.scoped("a subdirectory of a repository is not the repository: it needs an allowlist like any plain directory", () =>
+  it.scoped("a subdirectory of a repository is not the repository: it needs an allowlist like every plain directory", () =>
     Effect.gen(function*() {
       const { dir } = yield* repoWith({ "pkg/a.txt": "a\n", "top.txt": "t\n" })
       const error = failureOf(yield* Effect.exit(capture(join(dir, "pkg"), {}, memoryStore().sink)))

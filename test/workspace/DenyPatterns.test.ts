@@ -6,7 +6,7 @@ import { allowMatcher, DEFAULT_DENY_PATTERNS, denyMatcher, effectiveDenyPatterns
 // A reference matcher: slow, recursive and obviously right, to check the compiled one against.
 // ---------------------------------------------------------------------------------------------
 
-/** One segment against one glob segment: `*` any run, `?` one character, `[..]` / `[!..]` a class with ranges. */
+/** One segment against one glob segment: `*` a run, `?` one character, `[..]` / `[!..]` a class with ranges. */
 const segmentMatches = (glob: string, text: string): boolean => {
   if (glob === "") return text === ""
   const c = glob[0]!

@@ -19,7 +19,7 @@ import { execution, tempDir } from "./Sessions.js"
 export const proxyLayer = EgressProxy.layer.pipe(Layer.provide(Resolver.layerStatic({})))
 
 /**
- * The tier, built once outside any test's scope (the proxy layer captures the context it is
+ * The tier, built once outside every test's scope (the proxy layer captures the context it is
  * built in). Each test file passes its own uid range: vitest runs files in parallel workers,
  * each with its own pool, and two pools lending the same uid would share one process budget.
  */

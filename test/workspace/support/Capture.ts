@@ -2,33 +2,21 @@
  * Helpers for the capture and materialise tests: looking inside a bundle, and reading a working
  * tree as a comparable map (executable bit and content hash per file, target per link).
  */
-import { createHash } from "node:crypto"
-import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import type { Sha256 } from "../../../src/protocol/Hash.js"
 import type { MemoryStore } from "../../../src/workspace/Blobs.js"
 import { Git } from "../../../src/workspace/Git.js"
-import { git, tempDir } from "./GitRepo.js"
+import { git, snapshot, tempDir } from "./GitRepo.js"
 
-const sha = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex")
 
 /** Every file below `dir` except `.git`, as `x <sha>` / `- <sha>` (executable or not) or `link <target>`. */
-export const treeOf = (dir: string): Record<string, string> => {
-  const out: Record<string, string> = {}
-  const walk = (relative: string) => {
-    for (const name of readdirSync(join(dir, relative)).sort()) {
-      if (relative === "" && name === ".git") continue
-      const path = relative === "" ? name : `${relative}/${name}`
-      const info = lstatSync(join(dir, path))
-      if (info.isSymbolicLink()) out[path] = `link ${readlinkSync(join(dir, path))}`
-      else if (info.isDirectory()) walk(path)
-      else out[path] = `${(info.mode & 0o100) !== 0 ? "x" : "-"} ${sha(readFileSync(join(dir, path)))}`
-    }
-  }
-  walk("")
-  return out
-}
+export const treeOf = (dir: string): Record<string, string> =>
+  Object.fromEntries(Object.entries(snapshot(dir)).map(([path, entry]) => {
+    const file = /^file ([0-7]+) ([0-9a-f]+)$/.exec(entry)
+    return [path, file === null ? entry : `${(parseInt(file[1]!, 8) & 0o100) !== 0 ? "x" : "-"} ${file[2]}`]
+  }))
 
 export const without = (tree: Record<string, string>, paths: ReadonlyArray<string>): Record<string, string> =>
   Object.fromEntries(Object.entries(tree).filter(([path]) => !paths.includes(path)))
