@@ -24,7 +24,9 @@ export const ManifestFile = Schema.Struct({
    * The file's content ships as its own blob (named by `hash`): an allowlisted untracked file,
    * or every file of a directory capture. Otherwise it comes from the bundle and the dirty diff.
    */
-  untracked: Schema.optional(Schema.Boolean)
+  untracked: Schema.optional(Schema.Boolean),
+  /** The entry is a symlink; its content (and hash) is the link's target, as git stores it. */
+  symlink: Schema.optional(Schema.Boolean)
 })
 export type ManifestFile = typeof ManifestFile.Type
 

@@ -18,7 +18,7 @@ import { Git, type GitFailed } from "./Git.js"
 import { parseWorkspaceRelativePath, type PathEscape } from "./Paths.js"
 import { SNAPSHOT_REF } from "./Snapshot.js"
 import { tempDirectory } from "./TempDir.js"
-import { EXECUTABLE_MODE, listTree } from "./TreeEntries.js"
+import { EXECUTABLE_MODE, listTree, SYMLINK_MODE } from "./TreeEntries.js"
 import { CaptureFailed } from "./WorkspaceError.js"
 
 export interface GitCaptureInput {
@@ -100,6 +100,7 @@ export const captureGit = <E>(input: GitCaptureInput, sink: BlobSink<E>): Effect
         hash: digest.hash,
         size: digest.size,
         ...(entry.mode === EXECUTABLE_MODE ? { executable: true } : {}),
+        ...(entry.mode === SYMLINK_MODE ? { symlink: true } : {}),
         ...(trees.untracked.has(entry.path) ? { untracked: true } : {})
       })
     }

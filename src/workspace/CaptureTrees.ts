@@ -4,6 +4,8 @@
  * snapshot plus the staged and unstaged changes of tracked files) and the full tree (plus the
  * allowlisted untracked files). Every path there is judged against the deny patterns once.
  */
+import { lstat } from "node:fs/promises"
+import { join } from "node:path"
 import { Effect } from "effect"
 import type { PathMatcher } from "./DenyPatterns.js"
 import { Git, type GitFailed } from "./Git.js"
@@ -32,6 +34,12 @@ export interface Trees {
   /** Denied paths (tracked, changed or untracked; never ignored ones) with the first pattern that denied each. */
   readonly denied: ReadonlyMap<string, string>
 }
+
+/** The empty blob (SHA-1 and SHA-256 repositories): an empty denied file has nothing to leak. */
+const EMPTY_BLOBS = new Set([
+  "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+  "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813"
+])
 
 export const buildTrees = (input: TreesInput): Effect.Effect<Trees, CaptureFailed | GitFailed, Git> =>
   Effect.gen(function*() {
@@ -84,6 +92,34 @@ export const buildTrees = (input: TreesInput): Effect.Effect<Trees, CaptureFaile
     const fullTree = shipped.length > 0 ? text((yield* withIndex(["write-tree"])).stdout) : workTree
 
     const entries = yield* listTree(root, fullTree, env)
+
+    // Denial is by path, but a denied file's content must not travel under another name either
+    // (`git mv .env config.txt`, or a copy): its blob, as committed and as on disk, is refused.
+    const deniedOids = new Map<string, string>()
+    for (const entry of input.headEntries) {
+      if (entry.type === "blob" && denied.has(entry.path)) deniedOids.set(entry.oid, entry.path)
+    }
+    const onDisk: Array<string> = []
+    for (const path of denied.keys()) {
+      const info = yield* Effect.promise(() => lstat(join(root, path)).catch(() => undefined))
+      if (info?.isFile() === true) onDisk.push(path)
+    }
+    // --stdin-paths reads one path per line, so a name with a newline is hashed on its own.
+    const plain = onDisk.filter((path) => !path.includes("\n"))
+    if (plain.length > 0) {
+      const oids = text((yield* git.run(root, ["hash-object", "--stdin-paths"], { env, input: Buffer.from(plain.map((p) => `${p}\n`).join(""), "utf8") })).stdout).split("\n")
+      oids.forEach((oid, i) => deniedOids.set(oid, plain[i]!))
+    }
+    for (const path of onDisk.filter((path) => path.includes("\n"))) {
+      deniedOids.set(text((yield* git.run(root, ["hash-object", "--", path], { env })).stdout), path)
+    }
+    for (const entry of entries) {
+      const twin = entry.type === "blob" && !EMPTY_BLOBS.has(entry.oid) ? deniedOids.get(entry.oid) : undefined
+      if (twin !== undefined && !denied.has(entry.path)) {
+        return yield* failed(`${entry.path} has the same content as the denied ${twin}; remove it, or add a deny pattern for it`)
+      }
+    }
+
     for (const entry of entries) {
       if (entry.type === "commit" && !submodules.has(entry.path)) {
         return yield* failed(`${entry.path} is a submodule added since the last commit; commit it, or remove it from the index`)

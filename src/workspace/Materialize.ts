@@ -4,7 +4,7 @@
  * hashed before use and every path is judged before anything is written; on every failure the
  * directory is removed at once, so nothing half-written survives.
  */
-import { chmod, lstat, mkdir, rename, statfs, writeFile } from "node:fs/promises"
+import { chmod, lstat, mkdir, readFile, rename, statfs, symlink, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect, Either, type Scope } from "effect"
 import type { BlobRef, Manifest, ManifestFile } from "../protocol/Manifest.js"
@@ -15,6 +15,7 @@ import { Git, type GitFailed } from "./Git.js"
 import { verifyTree } from "./MaterializeVerify.js"
 import { parseWorkspaceRelativePath, PathEscape, resolveInsideWorkspace } from "./Paths.js"
 import { SNAPSHOT_REF, snapshotCommitEnv, WORKSPACE_BRANCH } from "./Snapshot.js"
+import { symlinkEscape } from "./Symlinks.js"
 import { removeTree, tempDirectory } from "./TempDir.js"
 import { listTree } from "./TreeEntries.js"
 import { BlobMismatch, MaterializeFailed } from "./WorkspaceError.js"
@@ -66,6 +67,16 @@ const precheck = (manifest: Manifest): Either.Either<void, MaterializeFailed | P
       return Either.left(new MaterializeFailed({ reason: `the manifest ships ${JSON.stringify(file.path)}, which its deny pattern ${JSON.stringify(pattern)} refuses` }))
     }
   }
+  // A file that is also a directory of another (`a` and `a/b`) cannot both be materialised.
+  for (const path of seen) {
+    const segments = path.split("/")
+    for (let i = 1; i < segments.length; i++) {
+      const prefix = segments.slice(0, i).join("/")
+      if (seen.has(prefix)) {
+        return Either.left(new MaterializeFailed({ reason: `the manifest lists both ${JSON.stringify(prefix)} and ${JSON.stringify(path)}, which is inside it` }))
+      }
+    }
+  }
   if (manifest.source === "git" && (manifest.bundle === undefined || manifest.baseRef === undefined)) {
     return Either.left(new MaterializeFailed({ reason: "a git manifest without a bundle or base ref; capture the workspace again" }))
   }
@@ -111,6 +122,16 @@ export const materialize = <E>(
           const existing = yield* Effect.promise(() => lstat(target).catch(() => undefined))
           if (existing !== undefined) {
             return yield* new MaterializeFailed({ reason: `the untracked file ${JSON.stringify(file.path)} is already in the tree the bundle and diff made` })
+          }
+          if (file.symlink === true) {
+            // The blob is the link's target; it is judged once the link exists, like the bundle's.
+            yield* Effect.promise(async () => {
+              await mkdir(dirname(target), { recursive: true })
+              await symlink(await readFile(source, "utf8"), target)
+            })
+            const why = yield* symlinkEscape(directory, file.path)
+            if (why !== undefined) return yield* new PathEscape({ path: file.path, reason: `it is a symlink and ${why}` })
+            return
           }
           yield* Effect.promise(async () => {
             await mkdir(dirname(target), { recursive: true })

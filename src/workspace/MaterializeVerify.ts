@@ -49,6 +49,9 @@ export const verifyTree = (
     for (const entry of entries) {
       const file = expected.get(entry.path)
       if (file === undefined) return yield* failed(`the materialised tree has ${show(entry.path)}, which the manifest does not list`)
+      if ((entry.mode === SYMLINK_MODE) !== (file.symlink === true)) {
+        return yield* failed(`${show(entry.path)} is ${file.symlink === true ? "not " : ""}a symlink, unlike in the manifest`)
+      }
       if ((entry.mode === EXECUTABLE_MODE) !== (file.executable === true)) {
         return yield* failed(`${show(entry.path)} is ${file.executable === true ? "not " : ""}executable, unlike in the manifest`)
       }

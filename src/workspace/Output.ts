@@ -16,12 +16,13 @@
  * change to a file the base had. Embedded repositories and special files cannot travel in a
  * diff; they are listed in `skipped`.
  */
-import { writeFile } from "node:fs/promises"
+import { realpath, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { Sha256, sha256 } from "../protocol/Hash.js"
 import { WorkspacePath } from "../protocol/WorkspacePath.js"
 import { Git } from "./Git.js"
+import { gitDirProblem } from "./GitDirGuard.js"
 import { parseLsTree, parseNames, parseRawDiff, type RawChange } from "./gitParse.js"
 import { parseWorkspaceRelativePath, PathEscape } from "./Paths.js"
 import { repositoryRoot, resolveCommit } from "./Repository.js"
@@ -79,7 +80,8 @@ export const DIFF_FLAGS: ReadonlyArray<string> = [
   "-c", "diff.mnemonicPrefix=false",
   "-c", "diff.suppressBlankEmpty=false"
 ]
-const PATCH_ARGS = ["--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative", "--src-prefix=a/", "--dst-prefix=b/", "-M"]
+// -U3 pinned: a session's diff.context=0 would make a patch git apply cannot place.
+const PATCH_ARGS = ["--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-relative", "--src-prefix=a/", "--dst-prefix=b/", "-M", "-U3", "--inter-hunk-context=0"]
 
 // A session could add `refs/replace/<base>` so that "the base" reads as another tree; objects are
 // always taken as they are.
@@ -116,7 +118,10 @@ const statusOf = (change: RawChange): ChangeStatus => {
 export const collectOutput = Effect.fn("Workspace.collectOutput")(function*(dir: string, baseRef: string, options: CollectOptions = {}) {
   const git = yield* Git
   const refuse = (reason: string) => new OutputFailed({ dir, reason })
-  const root = yield* repositoryRoot(dir).pipe(Effect.mapError(refuse))
+  const real = yield* Effect.tryPromise({ try: () => realpath(dir), catch: () => refuse("it does not exist") })
+  const problem = yield* gitDirProblem(real)
+  if (problem !== undefined) return yield* refuse(problem)
+  const root = yield* repositoryRoot(real).pipe(Effect.mapError(refuse))
   const baseCommit = yield* resolveCommit(root, baseRef)
   if (baseCommit === undefined) return yield* refuse(`the base ${JSON.stringify(baseRef)} is not a commit in its repository`)
 

@@ -190,7 +190,7 @@ describe("capture of a git working tree", () => {
       link(dir, "later", "build/not-yet")
       yield* commitAll(dir, "links")
       const manifest = yield* capture(dir, {}, memoryStore().sink)
-      expect(manifest.files.find((f) => f.path === "inside")).toEqual({ path: "inside", hash: sha256Of("src/a.txt"), size: 9 })
+      expect(manifest.files.find((f) => f.path === "inside")).toEqual({ path: "inside", hash: sha256Of("src/a.txt"), size: 9, symlink: true })
 
       link(dir, "docs/escape", "../../outside")
       yield* commitAll(dir, "escape")

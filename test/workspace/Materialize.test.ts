@@ -41,7 +41,7 @@ const craftedBundle = (files: Record<string, string | { link: string }>) =>
     const bundle = yield* store.sink.putFile(join(dir, "b.bundle"))
     const entries: Array<ManifestFile> = Object.entries(files).map(([path, content]) => {
       const bytes = typeof content === "string" ? content : content.link
-      return { path: path as WorkspacePath, hash: sha256(bytes), size: Buffer.byteLength(bytes) }
+      return { path: path as WorkspacePath, hash: sha256(bytes), size: Buffer.byteLength(bytes), ...(typeof content === "string" ? {} : { symlink: true }) }
     })
     const manifest: Manifest = { version: "warrant.manifest.v1", source: "git", baseRef: commit, bundle, files: entries, denied: [], deniedPatterns: [] }
     return { store, manifest }
@@ -207,7 +207,10 @@ describe("materialise", () => {
         Effect.gen(function*() {
           const { store, manifest } = yield* craftedBundle({ "a.txt": "a\n", link: { link: target } })
           const through = yield* untrackedFile(store, "link/x", "planted\n")
-          const { exit, leftovers } = yield* materializeIn({ ...manifest, files: [...manifest.files, through] }, store)
+          // The link is left out of the listed files, so only the placement's own check stands
+          // between the untracked file and the outside (listing both is refused even earlier).
+          const files = [...manifest.files.filter((file) => file.path !== "link"), through]
+          const { exit, leftovers } = yield* materializeIn({ ...manifest, files }, store)
           const error = failureOf(exit)
           expect(error._tag).toBe("PathEscape")
           expect(error.message).toContain("link is a symlink leading outside the workspace")
