@@ -56,6 +56,9 @@ export const gitEnv = (): Record<string, string> => ({
   ...IDENTITY
 })
 
+/** The environment that points git at a temporary index file instead of `.git/index`. */
+export const withIndex = (indexFile: string): Record<string, string> => ({ GIT_INDEX_FILE: indexFile })
+
 export interface RunOptions {
   /** Bytes written to git's stdin. */
   readonly input?: Uint8Array

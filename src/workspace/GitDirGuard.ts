@@ -21,7 +21,9 @@ const kindOf = (info: Awaited<ReturnType<typeof lstat>>): string | undefined => 
 
 /** Why the `.git` of `root` cannot be trusted to stay inside it, or undefined. */
 export const gitDirProblem = (root: string): Effect.Effect<string | undefined> =>
-  Effect.promise(async () => {
+  Effect.promise(() => inspect(root).catch((error: unknown) => `its .git could not be read: ${error instanceof Error ? error.message : String(error)}`))
+
+const inspect = async (root: string): Promise<string | undefined> => {
     const gitDir = join(root, ".git")
     const top = await lstat(gitDir).catch(() => undefined)
     // No .git here: whether it is a repository at all is for the repository check to say.
@@ -44,4 +46,4 @@ export const gitDirProblem = (root: string): Effect.Effect<string | undefined> =
       }
     }
     return undefined
-  })
+}

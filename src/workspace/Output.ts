@@ -21,12 +21,12 @@ import { join } from "node:path"
 import { Effect, Either, Schema } from "effect"
 import { Sha256, sha256 } from "../protocol/Hash.js"
 import { WorkspacePath } from "../protocol/WorkspacePath.js"
-import { Git } from "./Git.js"
+import { Git, withIndex } from "./Git.js"
 import { gitDirProblem } from "./GitDirGuard.js"
 import { parseLsTree, parseNames, parseRawDiff, type RawChange } from "./gitParse.js"
 import { parseWorkspaceRelativePath, PathEscape } from "./Paths.js"
 import { repositoryRoot, resolveCommit } from "./Repository.js"
-import { scratchDir, withIndex } from "./Scratch.js"
+import { tempDirectory } from "./TempDir.js"
 import { makeReader, readFileNoFollow } from "./Worktree.js"
 
 export const ChangeStatus = Schema.Literal("added", "modified", "deleted", "renamed", "mode")
@@ -125,7 +125,7 @@ export const collectOutput = Effect.fn("Workspace.collectOutput")(function*(dir:
   const baseCommit = yield* resolveCommit(root, baseRef)
   if (baseCommit === undefined) return yield* refuse(`the base ${JSON.stringify(baseRef)} is not a commit in its repository`)
 
-  const scratch = yield* scratchDir("output")
+  const scratch = yield* tempDirectory("output")
   const env = { ...withIndex(join(scratch, "index")), ...REAL_OBJECTS }
   yield* git.run(root, ["read-tree", baseCommit], { env })
   const base = new Map(parseLsTree((yield* git.run(root, ["ls-tree", "-r", "-z", "--full-tree", baseCommit], { env: REAL_OBJECTS })).stdout).map((entry) => [entry.path, entry]))

@@ -21,12 +21,12 @@ import { join } from "node:path"
 import { Data, Effect, Either, Schema } from "effect"
 import { RunId } from "../protocol/Ids.js"
 import type { WorkspacePath } from "../protocol/WorkspacePath.js"
-import { Git, GitFailed } from "./Git.js"
+import { Git, GitFailed, withIndex } from "./Git.js"
 import { failingPaths, parseNumstatPaths } from "./gitParse.js"
 import { parseWorkspaceRelativePath, PathEscape, resolveInsideWorkspace } from "./Paths.js"
 import { PullFailed } from "./PullError.js"
 import { repositoryRoot, resolveCommit } from "./Repository.js"
-import { scratchDir, withIndex } from "./Scratch.js"
+import { tempDirectory } from "./TempDir.js"
 
 export type PullResult = Data.TaggedEnum<{
   Applied: { readonly files: ReadonlyArray<WorkspacePath>; readonly alreadyApplied: boolean }
@@ -94,7 +94,7 @@ export const pull = Effect.fn("Workspace.pull")(function*(dir: string, runId: st
 
   // The output: base + diff in a temporary index. If that fails, the run's work cannot be
   // placed on its own base, and no local state could change that.
-  const scratch = yield* scratchDir("pull")
+  const scratch = yield* tempDirectory("pull")
   const output = withIndex(join(scratch, "output-index"))
   yield* git.run(root, ["read-tree", base], { env: output })
   const applied = yield* git.run(root, [...APPLY, "--cached"], { env: output, input: diff }).pipe(Effect.either)
