@@ -65,17 +65,31 @@ export type ChainVerdict =
   | { readonly ok: true; readonly head: Sha256; readonly count: number }
   | { readonly ok: false; readonly broken: ChainBreak }
 
+/** Where a continuation starts: the entry before it (or the genesis, for a whole chain). */
+export interface ChainPosition {
+  readonly seq: number
+  readonly prevHash: string
+  readonly ts: string
+  readonly lastType: string | undefined
+}
+
 /**
  * Checks a chain as received (each entry already schema-valid). Hashes are recomputed from
  * the entries as given, so fields this build does not know still count.
  */
-export const verifyChain = (entries: ReadonlyArray<ChainEntryEncoded>, genesis: Sha256): ChainVerdict => {
-  let prev: string = genesis
-  let prevTs = ""
+export const verifyChain = (entries: ReadonlyArray<ChainEntryEncoded>, genesis: Sha256): ChainVerdict =>
+  verifyFrom(entries, { seq: 0, prevHash: genesis, ts: "", lastType: undefined })
+
+/** Checks entries that continue a chain at `start`; indices in a break are within `entries`. */
+export const verifyFrom = (entries: ReadonlyArray<ChainEntryEncoded>, start: ChainPosition): ChainVerdict => {
+  let prev: string = start.prevHash
+  let prevTs = start.ts
+  let lastType = start.lastType
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!
+    const seq = start.seq + index
     const broken = (kind: ChainBreakKind, message: string): ChainVerdict => ({ ok: false, broken: { index, kind, message } })
-    if (entry.seq !== index) return broken("seq", `entry ${index} has seq ${entry.seq}; expected ${index}`)
+    if (entry.seq !== seq) return broken("seq", `entry ${index} has seq ${entry.seq}; expected ${seq}`)
     if (entry.prevHash !== prev) {
       return broken("prevHash", `entry ${index} links to ${entry.prevHash}, but the previous hash is ${prev}`)
     }
@@ -86,11 +100,12 @@ export const verifyChain = (entries: ReadonlyArray<ChainEntryEncoded>, genesis: 
     }
     // ISO-8601 UTC timestamps of one fixed width compare correctly as strings.
     if (entry.ts < prevTs) return broken("ts", `entry ${index} at ${entry.ts} is earlier than its predecessor at ${prevTs}`)
-    if (index > 0 && terminalTags.has(entries[index - 1]!.event.type as RunEvent["type"])) {
-      return broken("afterTerminal", `entry ${index} follows the run's terminal event ${entries[index - 1]!.event.type}`)
+    if (lastType !== undefined && terminalTags.has(lastType as RunEvent["type"])) {
+      return broken("afterTerminal", `entry ${index} follows the run's terminal event ${lastType}`)
     }
     prev = entry.hash
     prevTs = entry.ts
+    lastType = entry.event.type
   }
-  return { ok: true, head: prev as Sha256, count: entries.length }
+  return { ok: true, head: prev as Sha256, count: start.seq + entries.length }
 }

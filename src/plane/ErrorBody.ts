@@ -1,0 +1,64 @@
+/**
+ * The edge of the plane's API: a body-size limit before anything is read, and every failure that
+ * is not one of the API's own errors (unreadable JSON, a schema decode failure, an unknown route,
+ * a defect) restated as one that is, so every answer has the same `{ error, message, details }`
+ * body. A defect's cause is logged under a request id and never sent.
+ */
+import { HttpApiBuilder, type HttpApiError, HttpServerRequest } from "@effect/platform"
+import { withMaxBodySize } from "@effect/platform/HttpIncomingMessage"
+import { Cause, Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import { Api } from "./Api.js"
+import { BadRequest, InternalError, NotFound, PayloadTooLarge } from "./ApiErrors.js"
+
+export interface BodyLimits {
+  readonly maxJsonBytes: number
+  readonly maxBlobBytes: number
+}
+
+const tooLarge = (limit: number) => new PayloadTooLarge({ message: `the request body is larger than ${limit} bytes`, details: { limitBytes: limit } })
+
+const pathText = (path: ReadonlyArray<PropertyKey>) =>
+  path.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : `${acc}.${String(k)}`), "$")
+
+/** HttpApi's decode failures, restated: one line per bad field, at most 20, each clipped. */
+const restate = (error: HttpApiError.HttpApiDecodeError) => {
+  const issues = error.issues.slice(0, 20).map((i) => ({ path: pathText(i.path), message: i.message.slice(0, 500) }))
+  const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ")
+  return new BadRequest({ message: `the request is malformed: ${summary === "" ? "invalid input" : summary}`, details: { issues } })
+}
+
+const isTooLarge = (cause: unknown): boolean => cause instanceof Error && cause.message === "maxBytes exceeded"
+
+type Restated = BadRequest | NotFound | PayloadTooLarge | InternalError
+
+const restateCause = (request: HttpServerRequest.HttpServerRequest, limit: number, cause: Cause.Cause<unknown>): Effect.Effect<never, Restated | unknown> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+  const error = Cause.squash(cause) as { readonly _tag?: string; readonly cause?: unknown }
+  const route = request.url.split("?")[0]!
+  switch (error._tag) {
+    case "HttpApiDecodeError":
+      return Effect.fail(restate(error as HttpApiError.HttpApiDecodeError))
+    case "RequestError":
+      return Effect.fail(isTooLarge(error.cause) ? tooLarge(limit) : new BadRequest({ message: "the request body could not be read; send one valid JSON document", details: { issues: [] } }))
+    case "RouteNotFound":
+      return Effect.fail(new NotFound({ message: `no endpoint ${request.method} ${route}; see GET /openapi.json`, details: { resource: "route", id: route } }))
+  }
+  // A failure the API declares is encoded as it is; anything else is a defect of ours.
+  if (Cause.isFailType(cause) || Option.isSome(Cause.failureOption(cause)) && Cause.defects(cause).length === 0) return Effect.failCause(cause)
+  const requestId = randomBytes(8).toString("hex")
+  return Effect.logError(`request ${requestId} (${request.method} ${route}) failed`, cause).pipe(
+    Effect.zipRight(Effect.fail(new InternalError({ message: `the plane failed on this request; its log has the cause under request id ${requestId}`, details: { requestId } })))
+  )
+}
+
+// Typed loosely at the seam: failures re-raised unchanged are the API's own, the rest restated.
+export const layer = (limits: BodyLimits) =>
+  HttpApiBuilder.middleware(Api, (app) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const limit = request.url.startsWith("/blobs/") ? limits.maxBlobBytes : limits.maxJsonBytes
+      const declared = Number(request.headers["content-length"] ?? "0")
+      if (!Number.isFinite(declared) || declared > limit) return yield* tooLarge(limit)
+      return yield* withMaxBodySize(app, Option.some(limit)).pipe(Effect.catchAllCause((cause) => restateCause(request, limit, cause)))
+    }) as never)
