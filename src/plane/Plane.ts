@@ -46,8 +46,8 @@ export const services = (options: Pick<PlaneOptions, "settings" | "store" | "sig
 
 const ApiLive = HttpApiBuilder.api(Api).pipe(Layer.provide(Http.layer))
 
-/** The plane: services, the HTTP API on `listen` (with /openapi.json), the lease sweeper. */
-export const make = (options: PlaneOptions): Layer.Layer<PlaneInfo, never> => {
+/** The plane: services, the HTTP API on `listen` (with /openapi.json), the lease sweeper; outputs PlaneInfo and the services. */
+export const make = (options: PlaneOptions) => {
   const server = HttpApiBuilder.serve().pipe(
     Layer.provide(ErrorBody.layer(options.settings)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
@@ -66,5 +66,6 @@ export const make = (options: PlaneOptions): Layer.Layer<PlaneInfo, never> => {
       return { url, planeKey: signer.record, adminToken }
     })
   )
-  return info.pipe(Layer.provide(server), Layer.provide(services(options)), Layer.orDie)
+  // The services stay in the output, so an embedding app (or a test) can call them directly.
+  return info.pipe(Layer.provide(server), Layer.provideMerge(services(options)), Layer.orDie)
 }

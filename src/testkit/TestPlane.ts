@@ -3,6 +3,7 @@
  * sample policy unless another is given, on an ephemeral loopback port. Users' own typed tests
  * start here too.
  */
+import { FetchHttpClient } from "@effect/platform"
 import { Duration, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { generateKey } from "../crypto/Ed25519.js"
@@ -10,7 +11,6 @@ import * as Signer from "../crypto/Signer.js"
 import type { Policy } from "../protocol/Policy.js"
 import * as Plane from "../plane/Plane.js"
 import * as PlaneConfig from "../plane/PlaneConfig.js"
-import type { PlaneInfo } from "../plane/PlaneInfo.js"
 import * as Store from "../plane/Store.js"
 import { samplePolicy } from "./SampleRun.js"
 
@@ -25,7 +25,11 @@ export interface TestPlaneOptions {
 
 export const freshMasterKey = (): Uint8Array => new Uint8Array(randomBytes(32))
 
-export const layer = (options: TestPlaneOptions = {}): Layer.Layer<PlaneInfo> =>
+/** The plane, its services, and an HttpClient for `Client.makeClient`. */
+export const layer = (options: TestPlaneOptions = {}) =>
+  Layer.merge(planeOnly(options), FetchHttpClient.layer)
+
+const planeOnly = (options: TestPlaneOptions) =>
   Plane.make({
     settings: PlaneConfig.make(
       { policy: options.policy ?? samplePolicy, masterKey: Redacted.make(options.masterKey ?? freshMasterKey()) },
