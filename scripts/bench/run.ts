@@ -7,11 +7,12 @@ import type { Bench } from "./Figure.js"
 import { bench as crypto } from "./crypto.js"
 import { bench as egress } from "./egress.js"
 import { bench as namespace } from "./namespace.js"
+import { bench as plane } from "./plane.js"
 import { bench as session } from "./session.js"
 import { bench as verify } from "./verify.js"
 import { bench as workspace } from "./workspace.js"
 
-const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session, namespace, workspace]
+const benches: ReadonlyArray<Bench> = [verify, crypto, egress, session, namespace, workspace, plane]
 
 const main = async () => {
   const wanted = process.argv.slice(2).filter((a) => a !== "--")

@@ -4,9 +4,14 @@
  * app is `Layer.launch(Plane.layer)`.
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { NodeContext, NodeHttpServer } from "@effect/platform-node"
+import { Config, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
+import { join, resolve } from "node:path"
+import * as KeyRing from "../crypto/KeyRing.js"
+import * as DataDir from "./DataDir.js"
+import { defaultPolicy } from "./DefaultPolicy.js"
+import * as Store from "./Store.js"
 import * as ContractSigning from "../crypto/ContractSigning.js"
 import { Signer } from "../crypto/Signer.js"
 import { Api } from "./Api.js"
@@ -16,7 +21,7 @@ import * as ErrorBody from "./ErrorBody.js"
 import * as Http from "./Http.js"
 import * as Identity from "./Identity.js"
 import * as Leases from "./Leases.js"
-import { PlaneConfig, type PlaneSettings } from "./PlaneConfig.js"
+import { limitsFromEnv, make as makeSettings, PlaneConfig, type PlaneSettings } from "./PlaneConfig.js"
 import { PlaneInfo } from "./PlaneInfo.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RunnerProtocol from "./RunnerProtocol.js"
@@ -52,7 +57,6 @@ export const make = (options: PlaneOptions) => {
     Layer.provide(ErrorBody.layer(options.settings)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiLive),
-    HttpServer.withLogAddress,
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(), options.listen))
   )
   const info = Layer.effect(
@@ -69,3 +73,38 @@ export const make = (options: PlaneOptions) => {
   // The services stay in the output, so an embedding app (or a test) can call them directly.
   return info.pipe(Layer.provide(server), Layer.provideMerge(services(options)), Layer.orDie)
 }
+
+/**
+ * The plane from Config (environment variables by default): WARRANT_DATA_DIR (default
+ * .warrant/plane), WARRANT_HOST (127.0.0.1), WARRANT_PORT (7070), WARRANT_MASTER_KEY (base64;
+ * else a 0600 key file in the data directory), WARRANT_POLICY_FILE (else the strict default
+ * policy), WARRANT_LEASE_SECONDS and the other limits of `limitsFromEnv`.
+ */
+export const layer = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* Config.all({
+    dataDir: Config.string("WARRANT_DATA_DIR").pipe(Config.withDefault(".warrant/plane")),
+    host: Config.string("WARRANT_HOST").pipe(Config.withDefault("127.0.0.1")),
+    port: Config.integer("WARRANT_PORT").pipe(Config.validate({ message: "WARRANT_PORT must be 0..65535 (0 picks a free port)", validation: (n) => n >= 0 && n <= 65_535 }), Config.withDefault(7070)),
+    masterKey: Config.option(Config.redacted("WARRANT_MASTER_KEY")),
+    policyFile: Config.option(Config.string("WARRANT_POLICY_FILE"))
+  })
+  const limits = yield* limitsFromEnv
+  const dir = resolve(config.dataDir)
+  yield* DataDir.ensure(dir)
+  const masterKey = yield* DataDir.masterKey(dir, config.masterKey)
+  const policy = Option.isSome(config.policyFile) ? yield* DataDir.policyFromFile(config.policyFile.value) : defaultPolicy
+  const signer = yield* Effect.flatMap(KeyRing.KeyRing, (ring) => ring.signer("plane")).pipe(
+    Effect.provide(KeyRing.layer(join(dir, "keys"))),
+    Effect.provide(NodeContext.layer)
+  )
+  const plane = make({
+    settings: makeSettings({ policy, masterKey }, limits),
+    store: Store.layerSqlite(join(dir, "plane.db")),
+    signer: Layer.succeed(Signer, signer),
+    listen: { host: config.host, port: config.port },
+    onAdminCreated: DataDir.announceAdmin(dir)
+  })
+  const announce = Layer.effectDiscard(Effect.flatMap(PlaneInfo, (info) =>
+    Effect.log(`warrant plane listening on ${info.url} (data in ${dir}, plane key ${info.planeKey.keyId})`)))
+  return Layer.provideMerge(announce, plane)
+}))

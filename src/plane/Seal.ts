@@ -24,13 +24,17 @@ export const seal = (key: Uint8Array, name: string, value: string): Sealed => {
 
 export type OpenFailure = "malformed" | "wrong-key" | "tampered"
 
+const base64url = /^[A-Za-z0-9_-]*$/
+
 export const open = (key: Uint8Array, name: string, sealed: Sealed): Either.Either<string, OpenFailure> => {
   const parts = sealed.split(".")
   if (parts.length !== 5 || parts[0] !== "v1") return Either.left("malformed")
   const [, print, iv, tag, body] = parts as [string, string, string, string, string]
+  // A damaged form (not base64url, a 12-byte iv or 16-byte tag cut short) is "malformed", not a key mismatch.
+  if (!parts.slice(1).every((p) => base64url.test(p)) || print.length !== 16 || iv.length !== 16 || tag.length !== 22) return Either.left("malformed")
   if (print !== fingerprint(key)) return Either.left("wrong-key")
   try {
-    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"))
+    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"), { authTagLength: 16 })
     decipher.setAAD(Buffer.from(name, "utf8"))
     decipher.setAuthTag(Buffer.from(tag, "base64url"))
     return Either.right(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]).toString("utf8"))

@@ -4,49 +4,14 @@
  * of a run (continue the chain, sign the receipt, complete).
  */
 import { Effect, Option, Redacted, Schema } from "effect"
-import { make as makeChain } from "../../../src/chain/EventChain.js"
-import { verifyWith } from "../../../src/crypto/ContractSigning.js"
-import { generateKey } from "../../../src/crypto/Ed25519.js"
-import * as Signer from "../../../src/crypto/Signer.js"
-import { Contract } from "../../../src/protocol/Contract.js"
-import type { ChainEntry, RunEvent } from "../../../src/protocol/Event.js"
-import { sha256 } from "../../../src/protocol/Hash.js"
-import { PoolName, RunnerId } from "../../../src/protocol/Ids.js"
-import { WorkspacePath } from "../../../src/protocol/WorkspacePath.js"
-import type { Claimed, RunRequest } from "../../../src/plane/ApiModel.js"
+import { RunnerId } from "../../../src/protocol/Ids.js"
+import type { Claimed } from "../../../src/plane/ApiModel.js"
 import { makeClient, type PlaneClient } from "../../../src/plane/Client.js"
 import { PlaneInfo } from "../../../src/plane/PlaneInfo.js"
-import { signReceipt } from "../../../src/receipt/ReceiptBuilder.js"
+import type * as Signer from "../../../src/crypto/Signer.js"
+import { freshSigner, pool, runnerSide } from "../../../src/testkit/PlaneRun.js"
 
-export const path = Schema.decodeSync(WorkspacePath)
-export const pool = Schema.decodeSync(PoolName)("default")
-export const encodeContract = Schema.encodeSync(Contract)
-
-/** A request the sample policy allows: a shell command on the process tier, one allowed host. */
-export const request = (overrides: Partial<RunRequest> = {}): RunRequest => ({
-  agent: "command",
-  task: { prompt: "npm test" },
-  execution: {
-    command: { kind: "shell", shell: "sh", script: "npm test" },
-    cwd: path("."),
-    timeoutMs: 60_000,
-    log: { maxBytes: 65_536 },
-    env: { inherit: [], vars: { CI: "1" }, secrets: [], egressProxy: true }
-  },
-  pool,
-  isolation: { tier: "process", enforce: [] },
-  workspace: {
-    version: "warrant.manifest.v1",
-    source: "directory",
-    files: [{ path: path("package.json"), hash: sha256("{}\n"), size: 3 }],
-    denied: [],
-    deniedPatterns: []
-  },
-  network: { defaultDeny: true, allowHosts: ["registry.npmjs.org"] },
-  budget: { maxDurationMin: 10 },
-  disclosure: "metadata-only",
-  ...overrides
-})
+export { encodeContract, freshSigner, path, pool, request, runnerEvents, runnerSide } from "../../../src/testkit/PlaneRun.js"
 
 export interface Principals {
   readonly url: string
@@ -87,8 +52,6 @@ export interface EnrolledRunner {
   readonly signer: Signer.SignerShape
 }
 
-export const freshSigner = () => Signer.make(Redacted.make(generateKey().secretKey))
-
 /** Mints an enroll token as admin and enrolls a runner with a fresh key. */
 export const enrollRunner = (p: Principals, name?: string, poolName = pool) =>
   Effect.gen(function*() {
@@ -103,34 +66,6 @@ export const enrollRunner = (p: Principals, name?: string, poolName = pool) =>
 
 export const claimOrFail = (runner: EnrolledRunner) =>
   Effect.flatMap(runner.client.runner.claim(), (claimed) => claimed._tag === "claimed" ? Effect.succeed(claimed) : Effect.dieMessage("nothing to claim"))
-
-/** The events a runner adds after the plane's claim entries, ending in `run.completed`. */
-export const runnerEvents = (manifestHash: ChainEntry["hash"]): ReadonlyArray<RunEvent> => [
-  { type: "workspace.materialized", manifestHash },
-  {
-    type: "sandbox.attested",
-    tier: "process",
-    matrix: { read: "attested", write: "attested", command: "enforced", network: "attested", env: "enforced" },
-    required: ["read", "write", "network", "env"],
-    enforce: []
-  },
-  { type: "command.executed", argvHash: sha256("sh\0-c\0npm test"), exitCode: 0, durationMs: 12 },
-  { type: "network.connected", host: "registry.npmjs.org", port: 443, decision: "allowed", reason: "allowlisted" },
-  { type: "run.completed", exitCode: 0 }
-]
-
-/** The runner's side: verify the contract, continue the chain with `events`, sign the receipt. */
-export const runnerSide = (p: Pick<Principals, "planeKey">, runner: EnrolledRunner, claimed: Claimed, events?: (manifestHash: ChainEntry["hash"]) => ReadonlyArray<RunEvent>) =>
-  Effect.gen(function*() {
-    const verified = yield* verifyWith({ trustedIssuers: [p.planeKey] })(encodeContract(claimed.contract))
-    const chain = yield* makeChain(verified.contractHash, claimed.entries)
-    for (const event of (events ?? runnerEvents)(verified.manifestHash)) yield* chain.append(event)
-    const entries = yield* chain.entries
-    const receipt = yield* signReceipt({ contract: verified, entries, runner: { runnerId: runner.runnerId, pool: claimed.contract.runner.pool, isolation: "process" } }).pipe(
-      Effect.provideService(Signer.Signer, runner.signer)
-    )
-    return { verified, entries, fresh: entries.slice(claimed.entries.length), receipt }
-  })
 
 /** A claim client for one claimed run. */
 export const claimClient = (p: Pick<Principals, "url">, claimed: Claimed) => makeClient(p.url, claimed.claimToken)
