@@ -1,6 +1,6 @@
 /**
  * Warrant: a governed execution and provenance plane for AI coding agents.
- * The protocol, signatures, event chain, offline verification and the egress proxy.
+ * The protocol, signatures, event chain, offline verification, the egress proxy and the plane.
  */
 export * as Bundle from "./protocol/Bundle.js"
 export * as Canonical from "./protocol/Canonical.js"
@@ -41,4 +41,17 @@ export * as Host from "./egress/Host.js"
 export * as Ranges from "./egress/Ranges.js"
 export * as Resolver from "./egress/Resolver.js"
 
+export * as Api from "./plane/Api.js"
+export * as ApiErrors from "./plane/ApiErrors.js"
+export * as ApiModel from "./plane/ApiModel.js"
+export * as NetworkAggregation from "./plane/NetworkAggregation.js"
+export * as Plane from "./plane/Plane.js"
+export * as PlaneClient from "./plane/Client.js"
+export * as PlaneConfig from "./plane/PlaneConfig.js"
+export * as PlaneInfo from "./plane/PlaneInfo.js"
+export * as PlanePolicy from "./plane/Policy.js"
+export * as PlaneStore from "./plane/Store.js"
+
+export * as PlaneRun from "./testkit/PlaneRun.js"
 export * as SampleRun from "./testkit/SampleRun.js"
+export * as TestPlane from "./testkit/TestPlane.js"

@@ -16,7 +16,7 @@ import type { ChainEntry, RunEvent } from "../../src/protocol/Event.js"
 import { sha256 } from "../../src/protocol/Hash.js"
 import { PoolName, RunnerId } from "../../src/protocol/Ids.js"
 import { freshSigner, request, runnerSide } from "../../src/testkit/PlaneRun.js"
-import { samplePolicy } from "../../src/testkit/SampleRun.js"
+import { processAttested, samplePolicy } from "../../src/testkit/SampleRun.js"
 import * as TestPlane from "../../src/testkit/TestPlane.js"
 import { type Bench, type Figure, quantile, round } from "./Figure.js"
 
@@ -29,13 +29,7 @@ type Endpoint = typeof endpoints[number]
 /** Ten runner events: materialised, attested, eight commands, completed. */
 const tenEvents = (manifestHash: ChainEntry["hash"]): ReadonlyArray<RunEvent> => [
   { type: "workspace.materialized", manifestHash },
-  {
-    type: "sandbox.attested",
-    tier: "process",
-    matrix: { read: "attested", write: "attested", command: "enforced", network: "attested", env: "enforced" },
-    required: ["read", "write", "network", "env"],
-    enforce: []
-  },
+  processAttested,
   ...Array.from({ length: 7 }, (_, i): RunEvent => ({ type: "command.executed", argvHash: sha256(`step ${i}`), exitCode: 0, durationMs: i })),
   { type: "run.completed", exitCode: 0 }
 ]

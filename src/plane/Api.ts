@@ -15,6 +15,7 @@ import {
   Conflict,
   Forbidden,
   InternalError,
+  LengthRequired,
   NotFound,
   NotReady,
   PayloadTooLarge,
@@ -135,6 +136,7 @@ export class Api extends HttpApi.make("warrant")
   .addError(BadRequest)
   .addError(NotFound)
   .addError(PayloadTooLarge)
+  .addError(LengthRequired)
   .addError(InternalError)
   .annotate(OpenApi.Title, "Warrant plane")
   .annotate(OpenApi.Version, "1")

@@ -76,6 +76,12 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   details: Schema.Struct({ limitBytes: Schema.Number })
 }, HttpApiSchema.annotations({ status: 413 })) {}
 
+export class LengthRequired extends Schema.TaggedError<LengthRequired>()("LengthRequired", {
+  error: named("LengthRequired"),
+  message: Schema.String,
+  details: Schema.Struct({ limitBytes: Schema.Number })
+}, HttpApiSchema.annotations({ status: 411 })) {}
+
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
   error: named("TooManyRequests"),
   message: Schema.String,

@@ -4,7 +4,7 @@
  */
 import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { TooManyRequests } from "./ApiErrors.js"
+import { TooManyRequests, Unauthorized } from "./ApiErrors.js"
 import { Authentication, type CallerShape } from "./Caller.js"
 import { Identity } from "./Identity.js"
 import { RateLimiter } from "./RateLimiter.js"
@@ -20,6 +20,26 @@ export const lockedOut = (seconds: number) =>
     details: { retryAfterSeconds: seconds, reason: "lockout" }
   })
 
+export const rateLimited = (who: string, seconds: number) =>
+  new TooManyRequests({ message: `rate limit exceeded for ${who}; retry in ${seconds} s`, details: { retryAfterSeconds: seconds, reason: "rate-limit" } })
+
+/**
+ * Runs a credential check for the calling address: refused while the address is locked out, and
+ * a guess (an unknown credential) counts towards its lockout — the guess that trips it is told so.
+ * A missing or spent credential is no attack and does not count.
+ */
+export const guarded = <A, E, R>(check: Effect.Effect<A, E | Unauthorized, R>) =>
+  Effect.gen(function*() {
+    const limiter = yield* RateLimiter
+    const address = `address:${addressOf(yield* HttpServerRequest.HttpServerRequest)}`
+    const locked = yield* limiter.locked(address)
+    if (locked !== undefined) return yield* lockedOut(locked)
+    return yield* Effect.catchIf(check, (e): e is Unauthorized => e instanceof Unauthorized, (e) =>
+      e.details.reason === "unknown"
+        ? Effect.flatMap(limiter.fail(address), (lock) => Effect.fail(lock === undefined ? e : lockedOut(lock)))
+        : Effect.fail(e))
+  })
+
 export const layer = Layer.effect(
   Authentication,
   Effect.gen(function*() {
@@ -28,26 +48,11 @@ export const layer = Layer.effect(
     return Authentication.of({
       bearer: (token) =>
         Effect.gen(function*() {
-          const address = `address:${addressOf(yield* HttpServerRequest.HttpServerRequest)}`
-          const locked = yield* limiter.locked(address)
-          if (locked !== undefined) return yield* lockedOut(locked)
-          const caller = yield* identity.authenticate(Redacted.value(token)).pipe(
-            Effect.catchTag("StoreError", (e) => Effect.die(e)),
-            Effect.catchTag("Unauthorized", (e) =>
-              // Only guesses count towards a lockout; a missing or spent token is no attack.
-              e.details.reason === "unknown"
-                ? Effect.flatMap(limiter.fail(address), (lock) => Effect.fail(lock === undefined ? e : lockedOut(lock)))
-                : Effect.fail(e))
-          )
+          const caller = yield* guarded(identity.authenticate(Redacted.value(token)).pipe(Effect.catchTag("StoreError", (e) => Effect.die(e))))
           const wait = yield* limiter.take(subject(caller))
-          if (wait !== undefined) {
-            return yield* new TooManyRequests({
-              message: `rate limit exceeded for ${subject(caller)}; retry in ${wait} s`,
-              details: { retryAfterSeconds: wait, reason: "rate-limit" }
-            })
-          }
+          if (wait !== undefined) return yield* rateLimited(subject(caller), wait)
           return caller
-        })
+        }).pipe(Effect.provideService(RateLimiter, limiter))
     })
   })
 )

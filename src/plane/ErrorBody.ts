@@ -6,10 +6,13 @@
  */
 import { HttpApiBuilder, type HttpApiError, HttpServerRequest } from "@effect/platform"
 import { withMaxBodySize } from "@effect/platform/HttpIncomingMessage"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Option, Schema } from "effect"
 import { randomBytes } from "node:crypto"
+import type { Server } from "node:http"
+import type { Socket } from "node:net"
+import type { Duplex } from "node:stream"
 import { Api } from "./Api.js"
-import { BadRequest, InternalError, NotFound, PayloadTooLarge } from "./ApiErrors.js"
+import { BadRequest, InternalError, LengthRequired, NotFound, PayloadTooLarge } from "./ApiErrors.js"
 
 export interface BodyLimits {
   readonly maxJsonBytes: number
@@ -27,6 +30,20 @@ const restate = (error: HttpApiError.HttpApiDecodeError) => {
   const summary = issues.map((i) => `${i.path}: ${i.message}`).join("; ")
   return new BadRequest({ message: `the request is malformed: ${summary === "" ? "invalid input" : summary}`, details: { issues } })
 }
+
+const encodeBadRequest = Schema.encodeSync(BadRequest)
+
+/**
+ * What Node's HTTP parser refuses before any handler runs (a Content-Length that lies or is no
+ * number, broken chunking) gets the same structured 400 body instead of Node's bare status line.
+ */
+export const structuredClientErrors = (server: Server): Server =>
+  server.on("clientError", (error: Error & { readonly code?: string }, socket: Duplex) => {
+    if (error.code === "ECONNRESET" || !socket.writable || (socket as Socket).bytesWritten > 0) return void socket.destroy()
+    const reason = error.code ?? error.message
+    const body = JSON.stringify(encodeBadRequest(new BadRequest({ message: `the request is not valid HTTP/1.1 (${reason}); check its framing (Content-Length, Transfer-Encoding, headers)`, details: { issues: [] } })))
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  })
 
 const isTooLarge = (cause: unknown): boolean => cause instanceof Error && cause.message === "maxBytes exceeded"
 
@@ -58,7 +75,13 @@ export const layer = (limits: BodyLimits) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const limit = request.url.startsWith("/blobs/") ? limits.maxBlobBytes : limits.maxJsonBytes
-      const declared = Number(request.headers["content-length"] ?? "0")
+      const length = request.headers["content-length"]
+      // A body without a declared length could only be cut off mid-stream, with no answer the
+      // client can read; asking for the length keeps every refusal a structured response.
+      if (length === undefined && request.headers["transfer-encoding"] !== undefined) {
+        return yield* new LengthRequired({ message: `send the body with a Content-Length (at most ${limit} bytes here), not chunked`, details: { limitBytes: limit } })
+      }
+      const declared = Number(length ?? "0")
       if (!Number.isFinite(declared) || declared > limit) return yield* tooLarge(limit)
       return yield* withMaxBodySize(app, Option.some(limit)).pipe(Effect.catchAllCause((cause) => restateCause(request, limit, cause)))
     }) as never)

@@ -3,30 +3,27 @@
  * Store failures are infrastructure the caller cannot act on; they become defects here and a
  * structured 500 at the edge.
  */
-import { HttpApiBuilder } from "@effect/platform"
-import { Effect, Layer, Schema } from "effect"
+import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
+import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { policyHash } from "../protocol/Digest.js"
 import { Receipt } from "../protocol/Receipt.js"
+import { requireRole } from "./Access.js"
 import { Api } from "./Api.js"
 import { NotReady } from "./ApiErrors.js"
-import { requireRole } from "./Access.js"
+import { addressOf, guarded, rateLimited } from "./AuthenticationLive.js"
 import { Blobs } from "./Blobs.js"
 import { Caller } from "./Caller.js"
 import { Identity } from "./Identity.js"
 import { PlaneConfig } from "./PlaneConfig.js"
-import { policyHash } from "../protocol/Digest.js"
+import { RateLimiter } from "./RateLimiter.js"
 import { RunnerProtocol } from "./RunnerProtocol.js"
 import { Runs } from "./Runs.js"
 import { receiptOf, runnerView, runView, secretView } from "./RunViews.js"
 import { SecretsBroker } from "./SecretsBroker.js"
-import { PlaneStore, type StoreError } from "./Store.js"
-import { Duration, Option } from "effect"
-import { addressOf, lockedOut } from "./AuthenticationLive.js"
-import { RateLimiter } from "./RateLimiter.js"
-import { HttpServerRequest } from "@effect/platform"
-import { TooManyRequests } from "./ApiErrors.js"
+import { PlaneStore, StoreError } from "./Store.js"
 
 const infra = <A, E, R>(effect: Effect.Effect<A, E | StoreError, R>): Effect.Effect<A, Exclude<E, StoreError>, R> =>
-  Effect.catchIf(effect, (e): e is StoreError => (e as { _tag?: unknown })._tag === "StoreError", (e) => Effect.die(e)) as Effect.Effect<A, Exclude<E, StoreError>, R>
+  Effect.catchIf(effect, (e): e is StoreError => e instanceof StoreError, (e) => Effect.die(e)) as Effect.Effect<A, Exclude<E, StoreError>, R>
 
 const encodeReceipt = Schema.encodeSync(Receipt)
 
@@ -48,15 +45,11 @@ export const EnrollLive = HttpApiBuilder.group(Api, "enroll", (handlers) =>
     const limiter = yield* RateLimiter
     return handlers.handle("enroll", ({ payload }) =>
       Effect.gen(function*() {
-        const address = `address:${addressOf(yield* HttpServerRequest.HttpServerRequest)}`
-        const locked = yield* limiter.locked(address)
-        if (locked !== undefined) return yield* lockedOut(locked)
+        const address = addressOf(yield* HttpServerRequest.HttpServerRequest)
         const wait = yield* limiter.take(`enroll:${address}`)
-        if (wait !== undefined) return yield* new TooManyRequests({ message: `too many enrollments from this address; retry in ${wait} s`, details: { retryAfterSeconds: wait, reason: "rate-limit" } })
-        return yield* infra(identity.enroll(payload)).pipe(
-          Effect.tapError((e) => e._tag === "Unauthorized" && e.details.reason === "unknown" ? limiter.fail(address) : Effect.void)
-        )
-      }))
+        if (wait !== undefined) return yield* rateLimited(`enrollments from ${address}`, wait)
+        return yield* guarded(infra(identity.enroll(payload)))
+      }).pipe(Effect.provideService(RateLimiter, limiter)))
   }))
 
 export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>

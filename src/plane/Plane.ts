@@ -57,7 +57,7 @@ export const make = (options: PlaneOptions) => {
     Layer.provide(ErrorBody.layer(options.settings)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiLive),
-    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), options.listen))
+    Layer.provideMerge(NodeHttpServer.layer(() => ErrorBody.structuredClientErrors(createServer()), options.listen))
   )
   const info = Layer.effect(
     PlaneInfo,

@@ -78,8 +78,12 @@ export const make = Effect.gen(function*() {
       if (Option.isNone(claimed)) return { _tag: "empty" as const }
       const run = claimed.value
       const contract = Option.getOrThrow(contractOf(run))
+      // The claimer never gets this run, so it is not recorded as the run's runner.
       const fail = (message: string) =>
-        Effect.as(runs.end(run, "failed", { type: "run.failed", failureClass: "policy", message }, { failureClass: "policy", message }), { _tag: "ended" as const })
+        store.updateRun(run.id, ["running"], { runner_id: null }).pipe(
+          Effect.zipRight(runs.end({ ...run, runner_id: null }, "failed", { type: "run.failed", failureClass: "policy", message }, { failureClass: "policy", message })),
+          Effect.as({ _tag: "ended" as const })
+        )
       if (Date.parse(contract.expiresAt) <= at) return yield* fail(`the contract expired at ${contract.expiresAt} before a runner claimed it`)
 
       const released: Array<{ name: typeof contract.secrets[number]["name"]; value: Redacted.Redacted<string> }> = []

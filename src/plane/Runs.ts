@@ -3,7 +3,7 @@
  * signed by the plane and the chain's first entries; approval, cancellation, listing, and the
  * offline-verifiable bundle of a finished run.
  */
-import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import { ContractSigning } from "../crypto/ContractSigning.js"
 import { Signer } from "../crypto/Signer.js"
@@ -14,7 +14,7 @@ import type { ChainEntry, RunEvent } from "../protocol/Event.js"
 import type { Sha256 } from "../protocol/Hash.js"
 import { type Principal, type PublicKeyHex, type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
 import { makeBundle } from "../receipt/ReceiptBuilder.js"
-import { BlobRejected, Conflict, Forbidden, type NotFound, PolicyDenied } from "./ApiErrors.js"
+import { BadRequest, BlobRejected, Conflict, Forbidden, type NotFound, PolicyDenied } from "./ApiErrors.js"
 import type { CreateRunResponse, DisclosureReport, RunDetail, RunRequest, RunView } from "./ApiModel.js"
 import { ListRunsParams } from "./ApiModel.js"
 import { canSee, requireRole, visible } from "./Access.js"
@@ -24,13 +24,14 @@ import { PlaneConfig } from "./PlaneConfig.js"
 import { evaluate, type Evaluation } from "./Policy.js"
 import { contractOf, entryOf, type Failure, receiptOf, runView } from "./RunViews.js"
 import { PlaneStore, type RunRow, type StoreError } from "./Store.js"
+import { precheck } from "../workspace/Materialize.js"
 import { referencedBlobs } from "./WorkspaceBlobs.js"
 
 type Draft = Omit<UnsignedContract, "issuedAt" | "expiresAt" | "approvedBy">
 type RunDetailView = typeof RunDetail.Type
 
 export interface RunsShape {
-  readonly create: (caller: CallerShape, request: RunRequest) => Effect.Effect<CreateRunResponse, Forbidden | PolicyDenied | BlobRejected | StoreError>
+  readonly create: (caller: CallerShape, request: RunRequest) => Effect.Effect<CreateRunResponse, BadRequest | Forbidden | PolicyDenied | BlobRejected | StoreError>
   readonly get: (caller: CallerShape, runId: RunId) => Effect.Effect<RunDetailView, NotFound | StoreError>
   readonly list: (caller: CallerShape, params: typeof ListRunsParams.Type) => Effect.Effect<ReadonlyArray<RunView>, Forbidden | StoreError>
   readonly events: (caller: CallerShape, runId: RunId) => Effect.Effect<ReadonlyArray<ChainEntry>, NotFound | StoreError>
@@ -179,6 +180,13 @@ export const make = Effect.gen(function*() {
 
   const create: RunsShape["create"] = Effect.fn("Runs.create")(function*(caller, request) {
     const principal = yield* requireRole(caller, ["requester", "admin"], "create runs")
+    // A manifest no runner could materialise is refused now, not at claim time on a runner.
+    const materialisable = precheck(request.workspace)
+    if (Either.isLeft(materialisable)) {
+      const problem = materialisable.left
+      const reason = problem._tag === "PathEscape" ? `${problem.path}: ${problem.reason}` : problem.reason
+      return yield* new BadRequest({ message: `the workspace manifest cannot be materialised: ${reason}`, details: { issues: [{ path: "$.workspace", message: reason }] } })
+    }
     const evaluation = evaluate(policy, request)
     const blobs = yield* blobStatus(principal, request)
     if (request.dryRun === true) return { _tag: "dry-run" as const, report: report(request, evaluation, blobs) }

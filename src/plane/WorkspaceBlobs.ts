@@ -11,6 +11,7 @@ export const referencedBlobs = (manifest: Manifest): ReadonlyArray<{ readonly ha
     ...(manifest.dirtyDiff === undefined ? [] : [manifest.dirtyDiff]),
     ...manifest.files.filter((f) => f.untracked === true).map((f) => ({ hash: f.hash, size: f.size }))
   ]
-  const unique = new Map(all.map((b) => [b.hash, b] as const))
+  // Keyed by hash and size: one hash declared with two sizes stays two entries, so the wrong one is checked too.
+  const unique = new Map(all.map((b) => [`${b.hash}/${b.size}`, b] as const))
   return [...unique.values()]
 }

@@ -16,6 +16,7 @@ import { PoolName, type RunnerId } from "../protocol/Ids.js"
 import type { PublicKeyRecord } from "../protocol/Signature.js"
 import { WorkspacePath } from "../protocol/WorkspacePath.js"
 import { signReceipt } from "../receipt/ReceiptBuilder.js"
+import { processAttested } from "./SampleRun.js"
 
 export const path = Schema.decodeSync(WorkspacePath)
 export const pool = Schema.decodeSync(PoolName)("default")
@@ -23,7 +24,7 @@ export const encodeContract = Schema.encodeSync(Contract)
 
 export const freshSigner = () => Signer.make(Redacted.make(generateKey().secretKey))
 
-/** A request the sample policy allows: a shell command on the process tier, one allowed host. */
+/** A request the sample policy allows: a shell command on the process tier, one allowed host, an empty directory workspace. */
 export const request = (overrides: Partial<RunRequest> = {}): RunRequest => ({
   agent: "command",
   task: { prompt: "npm test" },
@@ -39,7 +40,7 @@ export const request = (overrides: Partial<RunRequest> = {}): RunRequest => ({
   workspace: {
     version: "warrant.manifest.v1",
     source: "directory",
-    files: [{ path: path("package.json"), hash: sha256("{}\n"), size: 3 }],
+    files: [],
     denied: [],
     deniedPatterns: []
   },
@@ -52,13 +53,7 @@ export const request = (overrides: Partial<RunRequest> = {}): RunRequest => ({
 /** The events a runner adds after the plane's claim entries, ending in `run.completed`. */
 export const runnerEvents = (manifestHash: ChainEntry["hash"]): ReadonlyArray<RunEvent> => [
   { type: "workspace.materialized", manifestHash },
-  {
-    type: "sandbox.attested",
-    tier: "process",
-    matrix: { read: "attested", write: "attested", command: "enforced", network: "attested", env: "enforced" },
-    required: ["read", "write", "network", "env"],
-    enforce: []
-  },
+  processAttested,
   { type: "command.executed", argvHash: sha256("sh\0-c\0npm test"), exitCode: 0, durationMs: 12 },
   { type: "network.connected", host: "registry.npmjs.org", port: 443, decision: "allowed", reason: "allowlisted" },
   { type: "run.completed", exitCode: 0 }

@@ -64,17 +64,20 @@ export const sampleContract = (options: { readonly runId: RunId; readonly now: n
   isolation: { tier: "process", enforce: [] }
 })
 
+/** What the process tier attests of a session, as a software runner honestly records it. */
+export const processAttested: RunEvent = {
+  type: "sandbox.attested",
+  tier: "process",
+  matrix: { read: "attested", write: "attested", command: "enforced", network: "attested", env: "enforced" },
+  required: ["read", "write", "network", "env"],
+  enforce: []
+}
+
 /** The events of a short governed run: claimed, materialised, attested, executed, one block, done. */
 export const sampleEvents = (input: { readonly runnerId: RunnerId; readonly keyId: Signer.SignerShape["keyId"]; readonly manifestHash: ReturnType<typeof sha256>; readonly extraNetwork?: number }): ReadonlyArray<RunEvent> => [
   { type: "run.claimed", runnerId: input.runnerId, keyId: input.keyId, pool: pool },
   { type: "workspace.materialized", manifestHash: input.manifestHash },
-  {
-    type: "sandbox.attested",
-    tier: "process",
-    matrix: { read: "attested", write: "attested", command: "enforced", network: "attested", env: "enforced" },
-    required: ["read", "write", "network", "env"],
-    enforce: []
-  },
+  processAttested,
   { type: "command.executed", argvHash: sha256("sh\0-c\0npm test"), exitCode: 0, durationMs: 1234 },
   { type: "network.connected", host: "registry.npmjs.org", port: 443, decision: "allowed", reason: "allowlisted" },
   ...Array.from({ length: input.extraNetwork ?? 0 }, (_, i): RunEvent => ({

@@ -49,7 +49,7 @@ const checkoutWorkers = (directory: string): Effect.Effect<number> =>
 const describe = (ref: BlobRef) => `${ref.hash} (${ref.size} bytes)`
 
 /** Judgements that need no filesystem: every path well formed, none twice, none outside `.git`, none the manifest's own patterns deny. */
-const precheck = (manifest: Manifest): Either.Either<void, MaterializeFailed | PathEscape> => {
+export const precheck = (manifest: Manifest): Either.Either<void, MaterializeFailed | PathEscape> => {
   const seen = new Set<string>()
   const deny = denyMatcher(effectiveDenyPatterns(manifest.deniedPatterns))
   for (const { path } of [...manifest.files, ...manifest.denied]) {
