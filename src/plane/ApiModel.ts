@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { Budget, Contract, ExecutionSpec, IsolationRequest } from "../protocol/Contract.js"
-import { ChainEntry, FailureClass } from "../protocol/Event.js"
+import { ChainEntry, FailureClass, RunEvent } from "../protocol/Event.js"
 import { Sha256 } from "../protocol/Hash.js"
 import {
   AgentKind,
@@ -150,7 +150,16 @@ export const DryRunResponse = Schema.TaggedStruct("dry-run", { report: Disclosur
 export const CreateRunResponse = Schema.Union(RunCreatedResponse, DryRunResponse)
 export type CreateRunResponse = typeof CreateRunResponse.Type
 
-export const RunDetail = Schema.Struct({ run: RunView, contract: Schema.optional(Contract), receipt: Schema.optional(Receipt) })
+/** An event the plane recorded before the run had a contract (so before its chain could start). */
+export const PendingEvent = Schema.Struct({ ts: Timestamp, event: RunEvent })
+
+export const RunDetail = Schema.Struct({
+  run: RunView,
+  contract: Schema.optional(Contract),
+  receipt: Schema.optional(Receipt),
+  /** While a run awaits approval: run.created, policy.evaluated and consent.requested, chained on approval. */
+  pending: Schema.optional(Schema.Array(PendingEvent))
+})
 
 export const ListRunsParams = Schema.Struct({
   state: Schema.optional(RunState),

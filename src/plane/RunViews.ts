@@ -6,7 +6,7 @@ import { Option, Schema } from "effect"
 import { Contract } from "../protocol/Contract.js"
 import { ChainEntry, type FailureClass } from "../protocol/Event.js"
 import { Receipt } from "../protocol/Receipt.js"
-import { type RunState, RunnerView, RunView, SecretView } from "./ApiModel.js"
+import { PendingEvent, type RunState, RunnerView, RunView, SecretView } from "./ApiModel.js"
 import type { EventRow, RunnerRow, RunRow } from "./Store.js"
 
 const decodeView = Schema.decodeUnknownSync(RunView)
@@ -42,6 +42,10 @@ export const receiptOf = (row: RunRow): Option.Option<Receipt> =>
   row.receipt === null ? Option.none() : Option.some(decodeReceipt(JSON.parse(row.receipt)))
 
 export const entryOf = (row: EventRow): ChainEntry => decodeEntry(JSON.parse(row.entry))
+
+const decodePending = Schema.decodeUnknownSync(Schema.Array(PendingEvent))
+
+export const pendingOf = (row: RunRow): ReadonlyArray<typeof PendingEvent.Type> => decodePending(JSON.parse(row.pending_events))
 
 export const stateOf = (row: RunRow): RunState => row.state as RunState
 

@@ -22,7 +22,7 @@ import type { CallerShape } from "./Caller.js"
 import { advanced, appendPlaneEvents, type Timed } from "./PlaneChain.js"
 import { PlaneConfig } from "./PlaneConfig.js"
 import { evaluate, type Evaluation } from "./Policy.js"
-import { contractOf, entryOf, type Failure, receiptOf, runView } from "./RunViews.js"
+import { contractOf, entryOf, type Failure, pendingOf, receiptOf, runView } from "./RunViews.js"
 import { PlaneStore, type RunRow, type StoreError } from "./Store.js"
 import { precheck } from "../workspace/Materialize.js"
 import { referencedBlobs } from "./WorkspaceBlobs.js"
@@ -231,7 +231,8 @@ export const make = Effect.gen(function*() {
   const detail = (row: RunRow): RunDetailView => ({
     run: runView(row),
     ...Option.match(contractOf(row), { onNone: () => ({}), onSome: (contract) => ({ contract }) }),
-    ...Option.match(receiptOf(row), { onNone: () => ({}), onSome: (receipt) => ({ receipt }) })
+    ...Option.match(receiptOf(row), { onNone: () => ({}), onSome: (receipt) => ({ receipt }) }),
+    ...(row.state === "awaiting_approval" ? { pending: pendingOf(row) } : {})
   })
 
   const conflict = (run: RunRow, message: string) => new Conflict({ message, details: { resource: "run", id: run.id, state: run.state } })

@@ -173,7 +173,10 @@ describe("consent (ask)", () => {
 
       const waiting = yield* p.approver.runs.get({ path: { runId } })
       expect(waiting.contract).toBeUndefined()
+      // No contract yet, so no chain: the plane's record so far is pending, chained on approval.
       expect(yield* p.approver.runs.events({ path: { runId } })).toEqual([])
+      expect(waiting.pending?.map((p) => p.event.type)).toEqual(["run.created", "policy.evaluated", "consent.requested"])
+      expect(waiting.pending?.[2]?.event).toMatchObject({ type: "consent.requested", rules: ["network-needs-a-human"] })
       expect(yield* runner.client.runner.claim()).toEqual({ _tag: "empty" })
 
       const byRequester = yield* raw(p.url, "POST", `/runs/${runId}/approve`, { token: p.requesterToken })
@@ -184,6 +187,7 @@ describe("consent (ask)", () => {
       const approved = yield* p.approver.runs.approve({ path: { runId } })
       expect(approved.run).toMatchObject({ state: "queued", approvedBy: bob, decision: "ask" })
       expect(approved.contract?.approvedBy).toEqual(bob)
+      expect(approved.pending).toBeUndefined()
       expect(approved.contract?.requestedBy).toEqual(alice)
       yield* verifyWith({ trustedIssuers: [p.planeKey] })(encodeContract(approved.contract!))
 
@@ -216,6 +220,7 @@ describe("consent (ask)", () => {
       const approved = yield* p.approver.runs.approve({ path: { runId } })
       expect(approved.run.state).toBe("queued")
       expect(approved.contract?.approvedBy).toEqual(bob)
+      expect(approved.pending).toBeUndefined()
     }).pipe(plane(askPolicy)))
 
   it.live("approving a run that policy allowed outright is a conflict (409)", () =>
