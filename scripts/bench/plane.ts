@@ -1,28 +1,32 @@
 /**
  * Plane-only cycles per second — create → claim → post 10 events → complete with a signed
  * receipt — with 1 and 8 concurrent clients, and each endpoint's p50/p95 as the client sees it.
- * The plane runs in this process on a SQLite file (WAL) in a temp directory, behind real loopback
- * HTTP; each client is a requester plus a runner enrolled in its own pool, so clients never steal
- * each other's runs. The runner's own work (chain linking, receipt signing) runs in this process
- * too, as it would on a runner machine, and is counted in the cycle.
+ * The plane runs in its own process (scripts/bench/planeServer.ts) on a SQLite file (WAL) in a temp
+ * directory, behind real loopback HTTP; the clients run here, each a requester plus a runner
+ * enrolled in its own pool, so clients never steal each other's runs. The runner's own work
+ * (contract check, chain linking, receipt signing) runs here too and is counted in the cycle.
  */
-import { Duration, Effect, Option, Schema } from "effect"
+import { FetchHttpClient } from "@effect/platform"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { spawn } from "node:child_process"
+import { once } from "node:events"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createInterface } from "node:readline"
 import { makeClient } from "../../src/plane/Client.js"
 import { PlaneInfo } from "../../src/plane/PlaneInfo.js"
 import type { ChainEntry, RunEvent } from "../../src/protocol/Event.js"
 import { sha256 } from "../../src/protocol/Hash.js"
-import { PoolName, RunnerId } from "../../src/protocol/Ids.js"
+import { RunnerId } from "../../src/protocol/Ids.js"
 import { freshSigner, request, runnerSide } from "../../src/testkit/PlaneRun.js"
-import { processAttested, samplePolicy } from "../../src/testkit/SampleRun.js"
-import * as TestPlane from "../../src/testkit/TestPlane.js"
+import { processAttested } from "../../src/testkit/SampleRun.js"
 import { type Bench, type Figure, quantile, round } from "./Figure.js"
+import { benchPools } from "./planePools.js"
 
 const CLIENTS = [1, 8] as const
 const CYCLES_PER_CLIENT = { 1: 300, 8: 100 } as const
-const pools = Array.from({ length: 8 }, (_, i) => Schema.decodeSync(PoolName)(`bench-${i}`))
+const pools = benchPools
 const endpoints = ["create", "claim", "events", "complete"] as const
 type Endpoint = typeof endpoints[number]
 
@@ -80,17 +84,31 @@ const scenario = (clients: number) =>
     return { clients, total, perSecond: total / seconds, times }
   })
 
-const runScenario = (clients: number) =>
-  Effect.gen(function*() {
-    const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "warrant-bench-plane-")))
-    const policy = { ...samplePolicy, pools: [...samplePolicy.pools, ...pools] }
-    const plane = TestPlane.layer({
-      policy,
-      filename: join(dir, "plane.db"),
-      settings: { rateLimit: { perSecond: 1e9, burst: 1e9 }, sweepEvery: Duration.seconds(1) }
+interface Started {
+  readonly url: string
+  readonly adminToken: string
+  readonly planeKey: PlaneInfo["Type"]["planeKey"]
+}
+
+/** The plane in a child process, killed (and its directory removed) with the scope. */
+const planeProcess = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "warrant-bench-plane-"))
+    const child = spawn(process.execPath, [...(process.env.WARRANT_BENCH_PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.WARRANT_BENCH_PROFILE}`]), "--import", "tsx", "scripts/bench/planeServer.ts", dir], { stdio: ["ignore", "pipe", "inherit"] })
+    const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string]
+    return { dir, child, started: JSON.parse(line) as Started }
+  }),
+  ({ child, dir }) =>
+    Effect.promise(async () => {
+      child.kill("SIGTERM")
+      if (child.exitCode === null) await once(child, "exit")
+      await rm(dir, { recursive: true, force: true })
     })
-    return yield* scenario(clients).pipe(Effect.provide(plane), Effect.ensuring(Effect.promise(() => rm(dir, { recursive: true, force: true }))))
-  })
+)
+
+const runScenario = (clients: number) =>
+  Effect.flatMap(planeProcess, ({ started }) =>
+    scenario(clients).pipe(Effect.provideService(PlaneInfo, { url: started.url, planeKey: started.planeKey, adminToken: Option.some(Redacted.make(started.adminToken)) })))
 
 export const bench: Bench = {
   name: "plane",
@@ -98,7 +116,7 @@ export const bench: Bench = {
   run: async () => {
     const figures: Array<Figure> = []
     for (const clients of CLIENTS) {
-      const result = await Effect.runPromise(runScenario(clients).pipe(Effect.scoped))
+      const result = await Effect.runPromise(runScenario(clients).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer)))
       console.log(`plane: ${result.clients} client(s), ${result.total} cycles, ${result.perSecond.toFixed(1)} cycles/s`)
       figures.push({ bench: "plane", metric: `cycles_per_second_${clients}c`, value: round(result.perSecond, 1), unit: "1/s" })
       for (const endpoint of endpoints) {
