@@ -8,26 +8,25 @@ import { randomBytes } from "node:crypto"
 import { ContractSigning } from "../crypto/ContractSigning.js"
 import { Signer } from "../crypto/Signer.js"
 import type { Bundle } from "../protocol/Bundle.js"
-import type { Contract, UnsignedContract } from "../protocol/Contract.js"
+import type { Contract } from "../protocol/Contract.js"
 import { contractHash, policyHash } from "../protocol/Digest.js"
 import type { ChainEntry, RunEvent } from "../protocol/Event.js"
-import type { Sha256 } from "../protocol/Hash.js"
 import { type Principal, type PublicKeyHex, type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
 import { makeBundle } from "../receipt/ReceiptBuilder.js"
 import { BadRequest, BlobRejected, Conflict, Forbidden, type NotFound, PolicyDenied } from "./ApiErrors.js"
-import type { CreateRunResponse, DisclosureReport, RunDetail, RunRequest, RunView } from "./ApiModel.js"
+import type { CreateRunResponse, RunDetail, RunRequest, RunView } from "./ApiModel.js"
 import { ListRunsParams } from "./ApiModel.js"
 import { canSee, requireRole, visible } from "./Access.js"
 import type { CallerShape } from "./Caller.js"
 import { advanced, appendPlaneEvents, type Timed } from "./PlaneChain.js"
 import { PlaneConfig } from "./PlaneConfig.js"
 import { evaluate, type Evaluation } from "./Policy.js"
+import { disclosureReport, type Draft, draftOf } from "./RunDraft.js"
 import { contractOf, entryOf, type Failure, pendingOf, receiptOf, runView } from "./RunViews.js"
 import { PlaneStore, type RunRow, type StoreError } from "./Store.js"
 import { precheck } from "../workspace/Materialize.js"
 import { referencedBlobs } from "./WorkspaceBlobs.js"
 
-type Draft = Omit<UnsignedContract, "issuedAt" | "expiresAt" | "approvedBy">
 type RunDetailView = typeof RunDetail.Type
 
 export interface RunsShape {
@@ -64,54 +63,6 @@ export const make = Effect.gen(function*() {
       expiresAt: timestampOf(Date.parse(at) + Duration.toMillis(config.contractTtl)),
       ...(approvedBy === undefined ? {} : { approvedBy })
     })
-
-  const draftOf = (runId: RunId, request: RunRequest, evaluation: Evaluation, requestedBy: Principal): Draft => {
-    const secretNames = [...new Set(request.execution.env.secrets.map((s) => s.secretName))]
-    const { timeoutMs: _requested, ...execution } = request.execution
-    return {
-      version: "warrant.contract.v1",
-      runId,
-      requestedBy,
-      agent: { kind: evaluation.agent },
-      task: request.task,
-      execution: evaluation.timeoutMs === undefined ? execution : { ...execution, timeoutMs: evaluation.timeoutMs },
-      runner: { pool: request.pool },
-      workspace: request.workspace,
-      policyHash: thePolicyHash,
-      secrets: secretNames.map((name) => ({ name, scope: `run:${runId}` })),
-      network: request.network,
-      budget: evaluation.budget,
-      disclosure: request.disclosure,
-      isolation: { tier: request.isolation.tier, enforce: evaluation.enforce }
-    }
-  }
-
-  const report = (request: RunRequest, evaluation: Evaluation, blobs: ReadonlyArray<{ hash: Sha256; size: number; uploaded: boolean }>): DisclosureReport => ({
-    decision: evaluation.decision,
-    violations: evaluation.violations,
-    consentRules: evaluation.consentRules,
-    policyHash: thePolicyHash,
-    requestedAgent: request.agent,
-    agent: evaluation.agent,
-    tier: request.isolation.tier,
-    enforce: evaluation.enforce,
-    pool: request.pool,
-    files: request.workspace.files.map((f) => ({ path: f.path, hash: f.hash, size: f.size })),
-    denied: request.workspace.denied,
-    blobs,
-    bytes: blobs.reduce((sum, b) => sum + b.size, 0),
-    secrets: [...new Set(request.execution.env.secrets.map((s) => s.secretName))],
-    inheritEnv: request.execution.env.inherit,
-    network: {
-      defaultDeny: request.network.defaultDeny,
-      egressProxy: request.execution.env.egressProxy,
-      allowHosts: request.network.allowHosts,
-      allowAddresses: request.network.allowAddresses ?? []
-    },
-    ...(evaluation.timeoutMs === undefined ? {} : { timeoutMs: evaluation.timeoutMs }),
-    budget: evaluation.budget,
-    disclosure: request.disclosure
-  })
 
   /** Each blob the manifest references, whether it is stored, sized as declared and the caller's to use. */
   const blobStatus = (caller: CallerShape & { kind: "principal" }, request: RunRequest) =>
@@ -189,7 +140,7 @@ export const make = Effect.gen(function*() {
     }
     const evaluation = evaluate(policy, request)
     const blobs = yield* blobStatus(principal, request)
-    if (request.dryRun === true) return { _tag: "dry-run" as const, report: report(request, evaluation, blobs) }
+    if (request.dryRun === true) return { _tag: "dry-run" as const, report: disclosureReport(request, evaluation, blobs, thePolicyHash) }
     if (evaluation.decision === "deny") {
       const [first, ...rest] = evaluation.violations
       return yield* new PolicyDenied({
@@ -207,7 +158,7 @@ export const make = Effect.gen(function*() {
     const at = yield* now
     const runId = newRunId(Date.parse(at))
     const requestedBy = principal.principal
-    const draft = draftOf(runId, request, evaluation, requestedBy)
+    const draft = draftOf(runId, request, evaluation, requestedBy, thePolicyHash)
     const pending: Array<Timed> = [
       { event: { type: "run.created", runId, requestedBy }, ts: at },
       { event: { type: "policy.evaluated", policyHash: thePolicyHash, decision: evaluation.decision, reasons: evaluation.consentRules.map((r) => `consent rule ${r}`) }, ts: at }
