@@ -62,8 +62,9 @@ export const announceAdmin = (dir: string) => (token: Option.Option<Redacted.Red
     onNone: () => Effect.void,
     onSome: (value) => {
       const file = join(dir, "admin.token")
-      return attempt(file, "cannot write", () => writeFile(file, Redacted.value(value) + "\n", { mode: 0o600 }).then(() => chmod(file, 0o600))).pipe(
-        Effect.zipRight(Console.log(`admin token (shown once; also in ${file}, mode 0600):\n  ${Redacted.value(value)}`)),
+      // Printed first: if the file cannot be written, the one chance to see the token is not lost.
+      return Console.log(`admin token (shown once; also in ${file}, mode 0600):\n  ${Redacted.value(value)}`).pipe(
+        Effect.zipRight(attempt(file, "cannot write", () => writeFile(file, Redacted.value(value) + "\n", { mode: 0o600 }).then(() => chmod(file, 0o600)))),
         Effect.orDie
       )
     }

@@ -116,13 +116,15 @@ export const make = Effect.gen(function*() {
   })
 
   return Identity.of({
-    bootstrapAdmin: Effect.gen(function*() {
+    // One transaction: a start that dies half-way leaves the store unmarked, and the next start
+    // creates the admin; never a store marked as bootstrapped with no admin in it.
+    bootstrapAdmin: store.transaction(Effect.gen(function*() {
       if (!(yield* store.initMeta("admin-bootstrapped", yield* now))) return Option.none()
       const created = yield* createPrincipal({ id: "admin", kind: "service", role: "admin" }).pipe(
         Effect.catchTag("Conflict", () => Effect.dieMessage("the store was marked new but already holds an admin principal"))
       )
       return Option.some(created.token)
-    }),
+    })),
     createPrincipal,
     listPrincipals: Effect.map(store.listPrincipals, (rows) => rows.map(principalView)),
     mintEnrollToken: Effect.fn("Identity.mintEnrollToken")(function*(pool, ttl, by) {
