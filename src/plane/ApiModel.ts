@@ -33,6 +33,15 @@ import { Violation } from "./ApiErrors.js"
 /** A request names only what it means: an unknown field is an error, never silently dropped. */
 const strict = { parseOptions: { onExcessProperty: "error" } } as const
 
+/**
+ * A credential or secret value in a request. A decode failure's message normally repeats the
+ * value it got ("actual ..."), and the 400 would carry the secret back out; this one never does.
+ */
+const SecretText = (maxLength: number, what: string) =>
+  Schema.Redacted(Schema.String.pipe(Schema.maxLength(maxLength))).annotations({
+    message: () => ({ message: `expected ${what}: a string of at most ${maxLength} characters (the value sent is not repeated here)`, override: true })
+  })
+
 export const Role = Schema.Literal("admin", "requester", "approver")
 export type Role = typeof Role.Type
 
@@ -62,7 +71,7 @@ export type CreateEnrollToken = typeof CreateEnrollToken.Type
 export const EnrollTokenCreated = Schema.Struct({ token: Schema.Redacted(Schema.String), pool: PoolName, expiresAt: Timestamp })
 
 export const EnrollRequest = Schema.Struct({
-  enrollToken: Schema.Redacted(Schema.String.pipe(Schema.maxLength(512))),
+  enrollToken: SecretText(512, "an enroll token"),
   publicKey: PublicKeyHex,
   /** The runner's name; the plane picks one when absent. */
   name: Schema.optional(RunnerId)
@@ -80,6 +89,26 @@ export type Enrolled = typeof Enrolled.Type
 export const RunnerView = Schema.Struct({ runnerId: RunnerId, pool: PoolName, keyId: KeyId, enrolledAt: Timestamp, lastSeenAt: Schema.optional(Timestamp) })
 export type RunnerView = typeof RunnerView.Type
 
+/**
+ * At most this many entries in each list of a run request that policy checks one by one (hosts,
+ * addresses, inherited variables, secrets, variables). No real run comes near it; without it one
+ * 16 MiB request makes the plane compile, judge and sign hundreds of thousands of entries.
+ */
+export const MAX_REQUEST_ENTRIES = 1024
+
+const overlong = (request: { readonly network: typeof NetworkPolicy.Type; readonly execution: typeof ExecutionSpec.Type }) => {
+  const env = request.execution.env
+  const lists: ReadonlyArray<readonly [ReadonlyArray<string>, number]> = [
+    [["network", "allowHosts"], request.network.allowHosts.length],
+    [["network", "allowAddresses"], request.network.allowAddresses?.length ?? 0],
+    [["execution", "env", "inherit"], env.inherit.length],
+    [["execution", "env", "vars"], Object.keys(env.vars).length],
+    [["execution", "env", "secrets"], env.secrets.length]
+  ]
+  const over = lists.find(([, length]) => length > MAX_REQUEST_ENTRIES)
+  return over === undefined || { path: over[0], message: `at most ${MAX_REQUEST_ENTRIES} entries, not ${over[1]}; list only what the run needs` }
+}
+
 /** What a requester asks for. Who asked comes from the token, never from the body. */
 export const RunRequest = Schema.Struct({
   agent: AgentKind,
@@ -93,7 +122,7 @@ export const RunRequest = Schema.Struct({
   disclosure: Disclosure,
   /** Report what would cross and what policy decides; store and issue nothing. */
   dryRun: Schema.optional(Schema.Boolean)
-}).annotations(strict)
+}).annotations(strict).pipe(Schema.filter(overlong))
 export type RunRequest = typeof RunRequest.Type
 
 export const RunState = Schema.Literal("awaiting_approval", "queued", "running", "completed", "failed", "cancelled")
@@ -197,7 +226,7 @@ export const Completed = Schema.Struct({ run: RunView, receipt: Receipt })
 
 export const BlobStored = Schema.Struct({ hash: Sha256, size: NonNegativeInt, created: Schema.Boolean })
 
-export const PutSecret = Schema.Struct({ value: Schema.Redacted(Schema.String.pipe(Schema.maxLength(64 * 1024))) }).annotations(strict)
+export const PutSecret = Schema.Struct({ value: SecretText(64 * 1024, "a secret value") }).annotations(strict)
 export const SecretView = Schema.Struct({ name: SecretName, updatedAt: Timestamp })
 export type SecretView = typeof SecretView.Type
 

@@ -40,6 +40,18 @@ export const guarded = <A, E, R>(check: Effect.Effect<A, E | Unauthorized, R>) =
         : Effect.fail(e))
   })
 
+/**
+ * HttpApi's bearer security takes whatever follows the header's first seven characters, so
+ * `Basic  <token>` or `Token  <token>` would pass as a bearer token. Only the Bearer scheme (in
+ * any case, RFC 7235) carries one: another scheme is no bearer token, and its value is never read.
+ */
+const bearerScheme = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  const header = request.headers.authorization
+  return header === undefined || /^bearer /i.test(header)
+    ? Effect.void
+    : Effect.fail(new Unauthorized({ message: "the Authorization header does not use the Bearer scheme: send Authorization: Bearer <token>", details: { reason: "missing" } }))
+})
+
 export const layer = Layer.effect(
   Authentication,
   Effect.gen(function*() {
@@ -48,7 +60,7 @@ export const layer = Layer.effect(
     return Authentication.of({
       bearer: (token) =>
         Effect.gen(function*() {
-          const caller = yield* guarded(identity.authenticate(Redacted.value(token)).pipe(Effect.catchTag("StoreError", (e) => Effect.die(e))))
+          const caller = yield* guarded(Effect.zipRight(bearerScheme, identity.authenticate(Redacted.value(token)).pipe(Effect.catchTag("StoreError", (e) => Effect.die(e)))))
           const wait = yield* limiter.take(subject(caller))
           if (wait !== undefined) return yield* rateLimited(subject(caller), wait)
           return caller

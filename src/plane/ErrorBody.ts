@@ -1,16 +1,18 @@
 /**
- * The edge of the plane's API: a body-size limit before anything is read, and every failure that
- * is not one of the API's own errors (unreadable JSON, a schema decode failure, an unknown route,
- * a defect) restated as one that is, so every answer has the same `{ error, message, details }`
- * body. A defect's cause is logged under a request id and never sent.
+ * The edge of the plane's API: a body-size limit before anything is read, a nesting limit before
+ * JSON is decoded, and every failure that is not one of the API's own errors (unreadable JSON, a
+ * schema decode failure, an unknown route, a defect) restated as one that is, so every answer has
+ * the same `{ error, message, details }` body. A defect's cause is logged under a request id and
+ * never sent.
  */
-import { HttpApiBuilder, type HttpApiError, HttpServerRequest } from "@effect/platform"
+import { HttpApiBuilder, type HttpApiError, HttpMethod, HttpServerRequest } from "@effect/platform"
 import { withMaxBodySize } from "@effect/platform/HttpIncomingMessage"
 import { Cause, Effect, Option, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
+import { MAX_DEPTH } from "../protocol/Canonical.js"
 import { Api } from "./Api.js"
 import { BadRequest, InternalError, LengthRequired, NotFound, PayloadTooLarge } from "./ApiErrors.js"
 
@@ -44,6 +46,40 @@ export const structuredClientErrors = (server: Server): Server =>
     const body = JSON.stringify(encodeBadRequest(new BadRequest({ message: `the request is not valid HTTP/1.1 (${reason}); check its framing (Content-Length, Transfer-Encoding, headers)`, details: { issues: [] } })))
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   })
+
+/** Whether JSON text opens more than `limit` arrays or objects inside one another (strings skipped). */
+export const nestedDeeperThan = (text: string, limit: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash escapes the next character, a quote included
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/**
+ * A JSON body is checked for depth before it is decoded: a decode failure describes the value
+ * it got, and describing thousands of nested arrays overflows the stack (a 500, not a 400).
+ * Nothing this API reads nests more than a few levels; canonical JSON refuses beyond MAX_DEPTH.
+ * The body text is read once and cached, so the decoder parses the same text afterwards.
+ */
+const shallowJson = (request: HttpServerRequest.HttpServerRequest) => {
+  // The rule HttpApi uses to decide it parses the body as JSON (no or an empty content type: JSON).
+  const json = HttpMethod.hasBody(request.method) && (request.headers["content-type"] || "application/json").toLowerCase().includes("application/json")
+  return json
+    ? Effect.flatMap(request.text, (text) =>
+      nestedDeeperThan(text, MAX_DEPTH)
+        ? Effect.fail(new BadRequest({ message: `the JSON body nests arrays or objects deeper than ${MAX_DEPTH} levels; no request to this API nests more than a few`, details: { issues: [{ path: "$", message: `nested deeper than ${MAX_DEPTH} levels` }] } }))
+        : Effect.void)
+    : Effect.void
+}
 
 const isTooLarge = (cause: unknown): boolean => cause instanceof Error && cause.message === "maxBytes exceeded"
 
@@ -83,5 +119,5 @@ export const layer = (limits: BodyLimits) =>
       }
       const declared = Number(length ?? "0")
       if (!Number.isFinite(declared) || declared > limit) return yield* tooLarge(limit)
-      return yield* withMaxBodySize(app, Option.some(limit)).pipe(Effect.catchAllCause((cause) => restateCause(request, limit, cause)))
+      return yield* withMaxBodySize(Effect.zipRight(shallowJson(request), app), Option.some(limit)).pipe(Effect.catchAllCause((cause) => restateCause(request, limit, cause)))
     }) as never)

@@ -13,7 +13,7 @@ export interface RateLimit {
 }
 
 export interface Lockout {
-  /** Failed authentications from one address (or against one token id) before it is locked out. */
+  /** Failed authentications (unknown tokens) from one address before it is locked out. */
   readonly failures: number
   readonly window: Duration.Duration
   readonly duration: Duration.Duration

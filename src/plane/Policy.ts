@@ -156,6 +156,41 @@ const consentMatches = (rule: ConsentRule, request: RunRequest, agent: AgentKind
     (disclosures === undefined || disclosures.includes(request.disclosure))
 }
 
+/** What the runner points at the egress proxy itself: a request setting one would steer or bypass it. */
+const proxyVariables = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY"]
+
+/**
+ * Variables that choose or inject the code a program runs: the executable's lookup (PATH), the
+ * dynamic loader (LD_*, DYLD_*), and the start-up hooks of shells and common interpreters. Under
+ * a command allowlist, any of them lets a listed executable run something that is not listed.
+ */
+const codeVariables = ["PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT", "PERL5LIB", "RUBYOPT", "RUBYLIB"]
+const steersCode = (name: string): boolean => codeVariables.includes(name) || name.startsWith("LD_") || name.startsWith("DYLD_")
+
+/**
+ * The variables a request sets (`vars`) or fills with a secret (`secrets`) must not weaken the
+ * sandbox. Names are compared in upper case: some programs read `http_proxy`, and on some systems
+ * `Path` is PATH. Without a command allowlist the request runs code of its choosing anyway, so
+ * only the proxy variables are refused then.
+ */
+const envViolations = (policy: Policy, request: RunRequest): Array<Violation> => {
+  const { env } = request.execution
+  const named = [
+    ...Object.keys(env.vars).map((name) => ({ name, rule: "env.vars", what: `sets ${q(name)}` })),
+    ...env.secrets.map(({ env: name, secretName }) => ({ name: name as string, rule: "env.secrets", what: `puts secret ${q(secretName)} in ${q(name)}` }))
+  ]
+  return named.flatMap(({ name, rule, what }): Array<Violation> => {
+    const upper = name.toUpperCase()
+    if (proxyVariables.includes(upper)) {
+      return [violation(rule, `the request ${what}, a proxy variable: the runner points ${proxyVariables.join(", ")} (in any case) at the egress proxy itself, and a request may not steer or bypass it; remove it`)]
+    }
+    if (policy.commands !== undefined && steersCode(upper)) {
+      return [violation(rule, `the request ${what}, which chooses or injects the code a command runs (PATH, LD_*, DYLD_*, shell and interpreter start-up hooks), but the policy allows only the commands ${listed(policy.commands)}; remove it`)]
+    }
+    return []
+  })
+}
+
 const effectiveBudget = (policy: Policy, request: RunRequest): Budget => {
   const maxDurationMin = request.budget.maxDurationMin ?? policy.budget.maxDurationMin
   const maxSpendUsd = request.budget.maxSpendUsd ?? policy.budget.maxSpendUsd
@@ -175,6 +210,7 @@ export const evaluate = (policy: Policy, request: RunRequest): Evaluation => {
     ...networkViolations(policy, request),
     ...env.inherit.flatMap((name) => member("env.inherit", "the inherited environment variable", name, policy.inheritEnv, "remove it")),
     ...env.secrets.flatMap(({ secretName }) => member("secret", "the secret", secretName, policy.releasableSecrets, "remove it")),
+    ...envViolations(policy, request),
     ...ceiling("timeout", "a timeout (ms) of", request.execution.timeoutMs, policy.budget.maxTimeoutMs),
     ...ceiling("budget.maxDurationMin", "a duration (min) of", request.budget.maxDurationMin, policy.budget.maxDurationMin),
     ...ceiling("budget.maxSpendUsd", "a spend (USD) of", request.budget.maxSpendUsd, policy.budget.maxSpendUsd),

@@ -188,7 +188,8 @@ export const make = Effect.gen(function*() {
       }
       const runner = Option.getOrThrow(yield* store.getRunner(claim.runnerId))
       const runnerKey = { alg: "ed25519" as const, keyId: runner.key_id as KeyId, publicKey: runner.public_key as PublicKeyHex }
-      const bundle = makeBundle({ contract: Option.getOrThrow(contractOf(run)), entries, receipt, keys: [signer.record, runnerKey] })
+      const contract = Option.getOrThrow(contractOf(run))
+      const bundle = makeBundle({ contract, entries, receipt, keys: [signer.record, runnerKey] })
       const verification = verifyBundle(JSON.parse(JSON.stringify(bundle)), {
         trustedKeys: [{ keyId: signer.keyId, roles: ["issuer"] }, { keyId: runnerKey.keyId, publicKey: runnerKey.publicKey, roles: ["runner"] }],
         requireCountersignature: false
@@ -196,7 +197,18 @@ export const make = Effect.gen(function*() {
       const identity = receipt.runner.runnerId !== claim.runnerId || receipt.runner.pool !== run.pool
         ? [{ where: "$.receipt.runner", code: "receipt.runner-mismatch", message: `the receipt names runner ${receipt.runner.runnerId} in pool ${receipt.runner.pool}; this claim belongs to ${claim.runnerId} in ${run.pool}` }]
         : []
-      const problems = [...identity, ...verification.problems]
+      // No event carries attestation evidence and enrollment verifies none, so the plane's
+      // countersignature would vouch for a bare claim: a receipt may only say "mock".
+      const attestation = receipt.runner.attestationTier !== "mock"
+        ? [{ where: "$.receipt.runner.attestationTier", code: "receipt.dishonest-tier", message: `the receipt claims ${receipt.runner.attestationTier} attestation, but this plane verifies no hardware attestation of its runners; a software runner's receipt says mock` }]
+        : []
+      // The verifier checks a demanded dimension against the sandbox.attested matrix when there is
+      // one; a run that completes without any would otherwise meet the contract's demand by silence.
+      const demanded = contract.isolation.enforce
+      const unattested = receipt.status === "completed" && demanded.length > 0 && receipt.sandbox === undefined
+        ? [{ where: "$.receipt.sandbox", code: "receipt.dishonest-tier", message: `the contract demands enforcement of ${demanded.join(", ")}, but the run completed without a sandbox.attested event recording how its session enforced them` }]
+        : []
+      const problems = [...identity, ...attestation, ...unattested, ...verification.problems]
       if (problems.length > 0) {
         return yield* new ReceiptRejected({ message: `receipt for run ${runId} refused: ${problems.map((p) => p.message).join("; ")}`, details: { runId, problems } })
       }

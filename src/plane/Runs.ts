@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto"
 import { ContractSigning } from "../crypto/ContractSigning.js"
 import { Signer } from "../crypto/Signer.js"
 import type { Bundle } from "../protocol/Bundle.js"
+import { canonicalize } from "../protocol/Canonical.js"
 import type { Contract } from "../protocol/Contract.js"
 import { contractHash, policyHash } from "../protocol/Digest.js"
 import type { ChainEntry, RunEvent } from "../protocol/Event.js"
@@ -35,7 +36,7 @@ export interface RunsShape {
   readonly list: (caller: CallerShape, params: typeof ListRunsParams.Type) => Effect.Effect<ReadonlyArray<RunView>, Forbidden | StoreError>
   readonly events: (caller: CallerShape, runId: RunId) => Effect.Effect<ReadonlyArray<ChainEntry>, NotFound | StoreError>
   readonly approve: (caller: CallerShape, runId: RunId) => Effect.Effect<RunDetailView, Forbidden | Conflict | NotFound | StoreError>
-  readonly cancel: (caller: CallerShape, runId: RunId, reason: string | undefined) => Effect.Effect<RunView, Forbidden | Conflict | NotFound | StoreError>
+  readonly cancel: (caller: CallerShape, runId: RunId, reason: string | undefined) => Effect.Effect<RunView, BadRequest | Forbidden | Conflict | NotFound | StoreError>
   readonly bundle: (caller: CallerShape, runId: RunId) => Effect.Effect<Bundle, Conflict | NotFound | StoreError>
   /** Ends a live run with a terminal plane event (when its chain is still open); used by cancel and the lease sweeper. */
   readonly end: (run: RunRow, state: "failed" | "cancelled", event: RunEvent, failure: Failure) => Effect.Effect<Option.Option<RunRow>, StoreError>
@@ -46,6 +47,18 @@ export class Runs extends Context.Tag("warrant/plane/Runs")<Runs, RunsShape>() {
 const newRunId = (now: number) => `run-${now.toString(36)}-${randomBytes(5).toString("hex")}` as RunId
 
 const liveStates = ["awaiting_approval", "queued", "running"] as const
+
+/**
+ * Text JSON can carry but canonical JSON cannot (a lone UTF-16 surrogate, `"\ud800"`) could never
+ * be hashed into a contract or an event: refused as a 400 here, not a 500 when the plane signs.
+ */
+const unsignable = (value: unknown, at: string): BadRequest | undefined => {
+  const canonical = canonicalize(value)
+  if (Either.isRight(canonical)) return undefined
+  const path = canonical.left.path.replace("$", at)
+  const message = canonical.left.message.replace("$", at)
+  return new BadRequest({ message: `the request cannot be signed: ${message}; send well-formed Unicode text`, details: { issues: [{ path, message }] } })
+}
 
 export const make = Effect.gen(function*() {
   const store = yield* PlaneStore
@@ -138,6 +151,8 @@ export const make = Effect.gen(function*() {
       const reason = problem._tag === "PathEscape" ? `${problem.path}: ${problem.reason}` : problem.reason
       return yield* new BadRequest({ message: `the workspace manifest cannot be materialised: ${reason}`, details: { issues: [{ path: "$.workspace", message: reason }] } })
     }
+    const malformed = unsignable(request, "$")
+    if (malformed !== undefined) return yield* malformed
     const evaluation = evaluate(policy, request)
     const blobs = yield* blobStatus(principal, request)
     if (request.dryRun === true) return { _tag: "dry-run" as const, report: disclosureReport(request, evaluation, blobs, thePolicyHash) }
@@ -240,6 +255,8 @@ export const make = Effect.gen(function*() {
     }),
     cancel: Effect.fn("Runs.cancel")(function*(caller, runId, reason) {
       const principal = yield* requireRole(caller, ["requester", "approver", "admin"], "cancel runs")
+      const malformed = unsignable(reason ?? "", "$.reason")
+      if (malformed !== undefined) return yield* malformed
       return yield* store.transaction(Effect.gen(function*() {
         const run = yield* loadVisible(caller, runId)
         if (!(liveStates as ReadonlyArray<string>).includes(run.state)) return yield* conflict(run, `run ${runId} already ended (${run.state}); there is nothing to cancel`)
