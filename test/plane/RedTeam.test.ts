@@ -65,7 +65,7 @@ const quietSweeper = { sweepEvery: Duration.hours(1) }
 const onTestClock = <A, E>(options: TestPlane.TestPlaneOptions, body: Effect.Effect<A, E, PlaneServices>) =>
   Effect.zipRight(TestClock.setTime(Date.now()), body.pipe(Effect.provide(TestPlane.layer(options))))
 
-const errorBody = (response: RawResponse) => response.body as { readonly error: string; readonly message: string; readonly details: any }
+const errorBody = (response: RawResponse) => response.body as { readonly error: string; readonly message: string; readonly details: Record<string, unknown> }
 
 /**
  * One HTTP/1.1 exchange written byte for byte, for what fetch will not send (two Authorization
