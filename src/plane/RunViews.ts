@@ -6,6 +6,7 @@ import { Option, Schema } from "effect"
 import { Contract } from "../protocol/Contract.js"
 import { ChainEntry, type FailureClass } from "../protocol/Event.js"
 import { Receipt } from "../protocol/Receipt.js"
+import { PublicKeyRecord } from "../protocol/Signature.js"
 import { PendingEvent, type RunState, RunnerView, RunView, SecretView } from "./ApiModel.js"
 import type { EventRow, RunnerRow, RunRow } from "./Store.js"
 
@@ -53,6 +54,11 @@ export interface Failure {
   readonly failureClass: FailureClass
   readonly message: string
 }
+
+const decodeKey = Schema.decodeUnknownSync(PublicKeyRecord)
+
+/** The key a runner enrolled with, as a bundle lists it. */
+export const runnerKeyOf = (row: RunnerRow): PublicKeyRecord => decodeKey({ alg: "ed25519", keyId: row.key_id, publicKey: row.public_key })
 
 const decodeRunner = Schema.decodeUnknownSync(RunnerView)
 const decodeSecret = Schema.decodeUnknownSync(SecretView)

@@ -9,7 +9,7 @@ import { verifyFrom } from "../chain/Link.js"
 import { Signer } from "../crypto/Signer.js"
 import { type ChainEntry, type RunEvent, type RunEventType } from "../protocol/Event.js"
 import type { Sha256 } from "../protocol/Hash.js"
-import { type KeyId, type PublicKeyHex, type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
+import { type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
 import { Receipt } from "../protocol/Receipt.js"
 import { countersignReceipt, makeBundle } from "../receipt/ReceiptBuilder.js"
 import { verifyBundle } from "../receipt/Verify.js"
@@ -21,7 +21,7 @@ import { duplicateNetworkDecision } from "./NetworkAggregation.js"
 import { advanced, appendPlaneEvents, type Timed } from "./PlaneChain.js"
 import { PlaneConfig } from "./PlaneConfig.js"
 import { Runs } from "./Runs.js"
-import { contractOf, entryOf, runView } from "./RunViews.js"
+import { contractOf, entryOf, runnerKeyOf, runView } from "./RunViews.js"
 import { SecretsBroker } from "./SecretsBroker.js"
 import { PlaneStore, type RunRow, type StoreError } from "./Store.js"
 import * as Tokens from "./Tokens.js"
@@ -187,7 +187,7 @@ export const make = Effect.gen(function*() {
         return yield* new Conflict({ message: `run ${runId}'s chain has not ended; post run.completed or run.failed before completing`, details: { resource: "run", id: runId, state: run.state } })
       }
       const runner = Option.getOrThrow(yield* store.getRunner(claim.runnerId))
-      const runnerKey = { alg: "ed25519" as const, keyId: runner.key_id as KeyId, publicKey: runner.public_key as PublicKeyHex }
+      const runnerKey = runnerKeyOf(runner)
       const contract = Option.getOrThrow(contractOf(run))
       const bundle = makeBundle({ contract, entries, receipt, keys: [signer.record, runnerKey] })
       const verification = verifyBundle(JSON.parse(JSON.stringify(bundle)), {

@@ -12,7 +12,7 @@ import { canonicalize } from "../protocol/Canonical.js"
 import type { Contract } from "../protocol/Contract.js"
 import { contractHash, policyHash } from "../protocol/Digest.js"
 import type { ChainEntry, RunEvent } from "../protocol/Event.js"
-import { type Principal, type PublicKeyHex, type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
+import { type Principal, type RunId, type Timestamp, timestampOf } from "../protocol/Ids.js"
 import { makeBundle } from "../receipt/ReceiptBuilder.js"
 import { BadRequest, BlobRejected, Conflict, Forbidden, type NotFound, PolicyDenied } from "./ApiErrors.js"
 import type { CreateRunResponse, RunDetail, RunRequest, RunView } from "./ApiModel.js"
@@ -23,7 +23,7 @@ import { advanced, appendPlaneEvents, type Timed } from "./PlaneChain.js"
 import { PlaneConfig } from "./PlaneConfig.js"
 import { evaluate, type Evaluation } from "./Policy.js"
 import { disclosureReport, type Draft, draftOf } from "./RunDraft.js"
-import { contractOf, entryOf, type Failure, pendingOf, receiptOf, runView } from "./RunViews.js"
+import { contractOf, entryOf, type Failure, pendingOf, receiptOf, runnerKeyOf, runView } from "./RunViews.js"
 import { PlaneStore, type RunRow, type StoreError } from "./Store.js"
 import { precheck } from "../workspace/Materialize.js"
 import { referencedBlobs } from "./WorkspaceBlobs.js"
@@ -278,7 +278,7 @@ export const make = Effect.gen(function*() {
         contract: contract.value,
         entries,
         receipt: receipt.value,
-        keys: [signer.record, { alg: "ed25519", keyId: runner.key_id as Signer["Type"]["keyId"], publicKey: runner.public_key as PublicKeyHex }]
+        keys: [signer.record, runnerKeyOf(runner)]
       })
     }),
     end
