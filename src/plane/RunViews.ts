@@ -7,7 +7,7 @@ import { Contract } from "../protocol/Contract.js"
 import { ChainEntry, type FailureClass } from "../protocol/Event.js"
 import { Receipt } from "../protocol/Receipt.js"
 import { PublicKeyRecord } from "../protocol/Signature.js"
-import { PendingEvent, type RunState, RunnerView, RunView, SecretView } from "./ApiModel.js"
+import { PendingEvent, RunnerView, RunView, SecretView } from "./ApiModel.js"
 import type { EventRow, RunnerRow, RunRow } from "./Store.js"
 
 const decodeView = Schema.decodeUnknownSync(RunView)
@@ -47,8 +47,6 @@ export const entryOf = (row: EventRow): ChainEntry => decodeEntry(JSON.parse(row
 const decodePending = Schema.decodeUnknownSync(Schema.Array(PendingEvent))
 
 export const pendingOf = (row: RunRow): ReadonlyArray<typeof PendingEvent.Type> => decodePending(JSON.parse(row.pending_events))
-
-export const stateOf = (row: RunRow): RunState => row.state as RunState
 
 export interface Failure {
   readonly failureClass: FailureClass

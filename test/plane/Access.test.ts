@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Redacted, Schema, TestClock } from "effect"
-import * as net from "node:net"
 import { sha256 } from "../../src/protocol/Hash.js"
 import { RunnerId } from "../../src/protocol/Ids.js"
 import * as TestPlane from "../../src/testkit/TestPlane.js"
@@ -17,6 +16,7 @@ import {
   principals,
   type Principals,
   raw,
+  rawHttp,
   type RawResponse,
   request
 } from "./support/PlaneKit.js"
@@ -80,39 +80,6 @@ const enrollRaw = (p: Principals, enrollToken: string, name?: string) =>
 
 const mintEnrollToken = (p: Principals, ttlSeconds?: number) =>
   p.admin.admin.createEnrollToken({ payload: { pool: request().pool, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) } })
-
-/**
- * One HTTP/1.1 exchange written byte for byte on a TCP socket, for framing fetch will not
- * produce (a Content-Length that lies). `halfClose` ends the sending side after the bytes.
- * Resolves with the first response once the server closes the connection.
- */
-const rawHttp = (url: string, head: ReadonlyArray<string>, body: string, options: { readonly halfClose?: boolean } = {}) =>
-  Effect.async<RawResponse>((resume) => {
-    const { hostname, port } = new URL(url)
-    const socket = net.connect(Number(port), hostname)
-    const chunks: Array<Buffer> = []
-    const done = () => resume(Effect.succeed(parseResponse(Buffer.concat(chunks).toString("utf8"))))
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
-    socket.on("close", done)
-    socket.on("error", () => socket.destroy())
-    socket.write(`${[...head, `Host: ${hostname}:${port}`, "Connection: close"].join("\r\n")}\r\n\r\n${body}`, () => {
-      if (options.halfClose === true) socket.end()
-    })
-    return Effect.sync(() => socket.destroy())
-  })
-
-const parseResponse = (text: string): RawResponse => {
-  const split = text.indexOf("\r\n\r\n")
-  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
-  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, split))?.[1]
-  const rest = split < 0 ? "" : text.slice(split + 4)
-  const bodyText = length === undefined ? rest : Buffer.from(rest).subarray(0, Number(length)).toString("utf8")
-  try {
-    return { status, body: JSON.parse(bodyText) }
-  } catch {
-    return { status, body: bodyText }
-  }
-}
 
 interface Guarded {
   readonly group: string

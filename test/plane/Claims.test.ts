@@ -5,10 +5,9 @@
  * lease and secret tests run on the TestClock: the plane is built inside the test's runtime.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Layer, Redacted, Schema, TestClock } from "effect"
+import { Clock, Effect, Redacted, Schema, TestClock } from "effect"
 import { make as makeChain } from "../../src/chain/EventChain.js"
 import { link } from "../../src/chain/Link.js"
-import type { Claimed } from "../../src/plane/ApiModel.js"
 import { MAX_BATCH } from "../../src/plane/ApiModel.js"
 import { sweep } from "../../src/plane/Leases.js"
 import { aggregateNetwork } from "../../src/plane/NetworkAggregation.js"
@@ -34,68 +33,21 @@ import {
   runnerEvents,
   runnerSide
 } from "./support/PlaneKit.js"
+import { claimedRun, completeRaw, createRunView, heartbeatRaw, onTestClock, postEventsRaw, putBlobRaw, refusal, relink, stored, types } from "./support/RunKit.js"
+
+/** Creates a run the policy allows outright; its id. */
+const createRun = (p: Principals, overrides: Parameters<typeof request>[0] = {}) =>
+  Effect.map(createRunView(p, overrides), (run) => {
+    expect(run.state).toBe("queued")
+    return run.runId
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Helpers of this file
 
-const encodeReceipt = Schema.encodeSync(Receipt)
 const DEPLOY_TOKEN = Schema.decodeSync(SecretName)("DEPLOY_TOKEN")
 const MISSING_TOKEN = Schema.decodeSync(SecretName)("MISSING_TOKEN")
 const LEASE_MS = 30_000
-
-/** Creates a run the policy allows outright; its id. */
-const createRun = (p: Principals, overrides: Parameters<typeof request>[0] = {}) =>
-  Effect.gen(function*() {
-    const created = yield* p.requester.runs.create({ payload: request(overrides) })
-    if (created._tag !== "created") return yield* Effect.dieMessage("expected a created run")
-    expect(created.run.state).toBe("queued")
-    return created.run.runId
-  })
-
-const tokenOf = (claimed: Claimed) => Redacted.value(claimed.claimToken)
-
-const postEventsRaw = (p: Pick<Principals, "url">, token: string, runId: RunId, entries: ReadonlyArray<ChainEntry>) =>
-  raw(p.url, "POST", `/runs/${runId}/events`, { token, body: JSON.stringify({ entries }) })
-const heartbeatRaw = (p: Pick<Principals, "url">, token: string, runId: RunId) => raw(p.url, "POST", `/runs/${runId}/heartbeat`, { token })
-const completeRaw = (p: Pick<Principals, "url">, token: string, runId: RunId, receipt: Receipt) =>
-  raw(p.url, "POST", `/runs/${runId}/complete`, { token, body: JSON.stringify({ receipt: encodeReceipt(receipt) }) })
-const putBlobRaw = (p: Pick<Principals, "url">, token: string, bytes: Uint8Array) =>
-  raw(p.url, "PUT", `/blobs/${sha256(bytes)}`, { token, body: bytes, contentType: "application/octet-stream" })
-
-/** Links `events` after `after` (the entry they follow), as a runner would. */
-const relink = (after: ChainEntry, events: ReadonlyArray<RunEvent>, ts: ChainEntry["ts"] = after.ts): Array<ChainEntry> => {
-  const out: Array<ChainEntry> = []
-  let prev = after
-  for (const event of events) {
-    prev = link(prev.hash, prev.seq + 1, ts, event)
-    out.push(prev)
-  }
-  return out
-}
-
-/** What the plane holds for a run, through the admin's eyes. */
-const stored = (p: Principals, runId: RunId) =>
-  Effect.all({ run: Effect.map(p.admin.runs.get({ path: { runId } }), (d) => d.run), events: p.admin.runs.events({ path: { runId } }) })
-
-const types = (entries: ReadonlyArray<ChainEntry>) => entries.map((e) => e.event.type)
-
-/** A new run claimed by `runner`, with the runner's side of it (chain continued, receipt signed) prepared but not posted. */
-const claimedRun = (p: Principals, runner: EnrolledRunner, events?: Parameters<typeof runnerSide>[3]) =>
-  Effect.gen(function*() {
-    const runId = yield* createRun(p)
-    const claimed = yield* claimOrFail(runner)
-    expect(claimed.contract.runId).toBe(runId)
-    const side = yield* runnerSide(p, runner, claimed, events)
-    const claim = yield* claimClient(p, claimed)
-    return { runId, claimed, side, claim, token: tokenOf(claimed) }
-  })
-
-/** The refusal body every error carries. */
-const refusal = (error: string, details: unknown) => ({ _tag: error, error, message: expect.any(String), details })
-
-/** On the TestClock: wall-clock time first, then the plane is built inside the test's runtime. */
-const onTestClock = <A, E>(options: TestPlane.TestPlaneOptions, body: Effect.Effect<A, E, Layer.Layer.Success<ReturnType<typeof TestPlane.layer>>>) =>
-  Effect.zipRight(TestClock.setTime(Date.now()), body.pipe(Effect.provide(TestPlane.layer(options))))
 
 const secretsPolicy = { ...samplePolicy, releasableSecrets: [DEPLOY_TOKEN, MISSING_TOKEN] }
 

@@ -5,8 +5,7 @@
  * loosened by spelling, secret values in errors, bounded input, SQL injection and races.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted, Schema, TestClock } from "effect"
-import * as net from "node:net"
+import { Duration, Effect, Redacted, Schema, TestClock } from "effect"
 import { link } from "../../src/chain/Link.js"
 import type * as Signer from "../../src/crypto/Signer.js"
 import { MAX_REQUEST_ENTRIES, RunRequest } from "../../src/plane/ApiModel.js"
@@ -14,7 +13,7 @@ import { sweep } from "../../src/plane/Leases.js"
 import { contractHash } from "../../src/protocol/Digest.js"
 import type { ChainEntry, RunEvent } from "../../src/protocol/Event.js"
 import { sha256 } from "../../src/protocol/Hash.js"
-import { type RunId, SecretName } from "../../src/protocol/Ids.js"
+import { SecretName } from "../../src/protocol/Ids.js"
 import type { Policy } from "../../src/protocol/Policy.js"
 import { Receipt } from "../../src/protocol/Receipt.js"
 import { samplePolicy } from "../../src/testkit/SampleRun.js"
@@ -22,29 +21,27 @@ import * as TestPlane from "../../src/testkit/TestPlane.js"
 import {
   claimClient,
   claimOrFail,
-  type EnrolledRunner,
   enrollRunner,
   freshSigner,
   type Principals,
   principals,
   raw,
+  rawHttp,
   type RawResponse,
   request,
   runnerSide
 } from "./support/PlaneKit.js"
+import { claimedRun, completeRaw, createRun, encodeReceipt, onTestClock, postEventsRaw, refusal, relink, stored, terminal, types } from "./support/RunKit.js"
 import { blob, policyWith, principal, requestWith } from "./support/RunsBlobsKit.js"
 
 // ---------------------------------------------------------------------------------------------
 // Helpers of this file
 
-type PlaneServices = Layer.Layer.Success<ReturnType<typeof TestPlane.layer>>
 
-const encodeReceipt = Schema.encodeSync(Receipt)
 const encodeRequest = Schema.encodeSync(RunRequest)
 const json = (value: unknown) => JSON.stringify(value)
 
 /** The refusal body every error carries. */
-const refusal = (error: string, details: unknown) => ({ _tag: error, error, message: expect.any(String), details })
 const unknownToken = { status: 401, body: refusal("Unauthorized", { reason: "unknown" }) }
 const missingToken = { status: 401, body: refusal("Unauthorized", { reason: "missing" }) }
 const spentToken = { status: 401, body: refusal("Unauthorized", { reason: "spent" }) }
@@ -61,41 +58,7 @@ const lockoutAfter3 = { lockout: { failures: 3, window: Duration.minutes(5), dur
 /** The sweeper ticks on the TestClock too; a long period keeps `TestClock.adjust` from running it. */
 const quietSweeper = { sweepEvery: Duration.hours(1) }
 
-/** On the TestClock: wall-clock time first (contracts are dated), then the plane built inside the test's runtime. */
-const onTestClock = <A, E>(options: TestPlane.TestPlaneOptions, body: Effect.Effect<A, E, PlaneServices>) =>
-  Effect.zipRight(TestClock.setTime(Date.now()), body.pipe(Effect.provide(TestPlane.layer(options))))
-
 const errorBody = (response: RawResponse) => response.body as { readonly error: string; readonly message: string; readonly details: Record<string, unknown> }
-
-/**
- * One HTTP/1.1 exchange written byte for byte, for what fetch will not send (two Authorization
- * headers, raw UTF-8, conflicting framing). A Content-Length is added unless `head` frames the body.
- */
-const rawHttp = (url: string, head: ReadonlyArray<string>, body = "") =>
-  Effect.async<RawResponse>((resume) => {
-    const { hostname, port } = new URL(url)
-    const socket = net.connect(Number(port), hostname)
-    const chunks: Array<Buffer> = []
-    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
-    socket.on("close", () => {
-      const text = Buffer.concat(chunks).toString("utf8")
-      const split = text.indexOf("\r\n\r\n")
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
-      const rest = split < 0 ? "" : text.slice(split + 4)
-      let parsed: unknown = rest
-      try {
-        parsed = JSON.parse(rest)
-      } catch {
-        // not JSON: kept as text
-      }
-      resume(Effect.succeed({ status, body: parsed }))
-    })
-    socket.on("error", () => socket.destroy())
-    const framed = head.some((h) => /^(content-length|transfer-encoding):/i.test(h))
-    const lines = [...head, `Host: ${hostname}:${port}`, ...(framed ? [] : [`Content-Length: ${Buffer.byteLength(body)}`]), "Connection: close"]
-    socket.write(Buffer.from(`${lines.join("\r\n")}\r\n\r\n${body}`, "utf8"))
-    return Effect.sync(() => socket.destroy())
-  })
 
 /** A GET with exactly these headers (fetch adds none that matter here). */
 const getWith = (url: string, path: string, headers: Record<string, string>) =>
@@ -108,49 +71,6 @@ const getWith = (url: string, path: string, headers: Record<string, string>) =>
       return { status: response.status, body: text }
     }
   })
-
-/** Creates a run as the requester; its id (queued or awaiting approval, as policy decides). */
-const createRun = (p: Principals, overrides: Parameters<typeof request>[0] = {}) =>
-  Effect.gen(function*() {
-    const created = yield* p.requester.runs.create({ payload: request(overrides) })
-    if (created._tag !== "created") return yield* Effect.dieMessage("expected a created run")
-    return created.run.runId
-  })
-
-/** A new run claimed by `runner`, the runner's side prepared (chain continued, receipt signed) but not posted. */
-const claimedRun = (p: Principals, runner: EnrolledRunner, events?: Parameters<typeof runnerSide>[3]) =>
-  Effect.gen(function*() {
-    const runId = yield* createRun(p)
-    const claimed = yield* claimOrFail(runner)
-    expect(claimed.contract.runId).toBe(runId)
-    const side = yield* runnerSide(p, runner, claimed, events)
-    const claim = yield* claimClient(p, claimed)
-    return { runId, claimed, side, claim, token: Redacted.value(claimed.claimToken) }
-  })
-
-const postEventsRaw = (p: Pick<Principals, "url">, token: string, runId: RunId, entries: ReadonlyArray<unknown>) =>
-  raw(p.url, "POST", `/runs/${runId}/events`, { token, body: json({ entries }) })
-const completeRaw = (p: Pick<Principals, "url">, token: string, runId: RunId, receipt: Receipt) =>
-  raw(p.url, "POST", `/runs/${runId}/complete`, { token, body: json({ receipt: encodeReceipt(receipt) }) })
-
-/** What the plane holds for a run, through the admin's eyes. */
-const stored = (p: Principals, runId: RunId) =>
-  Effect.all({ run: Effect.map(p.admin.runs.get({ path: { runId } }), (d) => d.run), events: p.admin.runs.events({ path: { runId } }) })
-
-const types = (entries: ReadonlyArray<{ readonly event: { readonly type: string } }>) => entries.map((e) => e.event.type)
-const terminal = (entries: ReadonlyArray<{ readonly event: { readonly type: string } }>) =>
-  entries.filter((e) => ["run.completed", "run.failed", "run.cancelled"].includes(e.event.type)).length
-
-/** Links `events` after `after`, as a runner would. */
-const relink = (after: ChainEntry, events: ReadonlyArray<RunEvent>): Array<ChainEntry> => {
-  const out: Array<ChainEntry> = []
-  let prev = after
-  for (const event of events) {
-    prev = link(prev.hash, prev.seq + 1, prev.ts, event)
-    out.push(prev)
-  }
-  return out
-}
 
 /** The receipt changed by `change`, then signed again, honestly, with the runner's own key. */
 const resign = (receipt: Receipt, signer: Signer.SignerShape, change: (r: Receipt) => Receipt) =>

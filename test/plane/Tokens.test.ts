@@ -81,7 +81,7 @@ describe("Tokens", () => {
     for (const token of malformed) expect([token, Tokens.parse(token)]).toEqual([token, undefined])
   })
 
-  it("property: any 24-hex id and 43-character base64url secret parse back exactly; one more character of any kind anywhere does not", () => {
+  it("property: every 24-hex id and 43-character base64url secret parse back exactly; one more character of any kind anywhere does not", () => {
     const prefix = fc.constantFrom(...prefixes)
     const id = fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: 24, maxLength: 24 })
     const secret = fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"), minLength: 43, maxLength: 43 })

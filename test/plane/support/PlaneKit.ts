@@ -4,6 +4,7 @@
  * of a run (continue the chain, sign the receipt, complete).
  */
 import { Effect, Option, Redacted, Schema } from "effect"
+import * as net from "node:net"
 import { RunnerId } from "../../../src/protocol/Ids.js"
 import type { Claimed } from "../../../src/plane/ApiModel.js"
 import { makeClient, type PlaneClient } from "../../../src/plane/Client.js"
@@ -102,6 +103,42 @@ export const raw = (url: string, method: string, path: string, options: { readon
       // not JSON: kept as text
     }
     return { status: response.status, body }
+  })
+
+/** A raw response's status and body (JSON when it parses, else text), cut at its Content-Length. */
+const parseResponse = (text: string): RawResponse => {
+  const split = text.indexOf("\r\n\r\n")
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
+  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, split))?.[1]
+  const rest = split < 0 ? "" : text.slice(split + 4)
+  const bodyText = length === undefined ? rest : Buffer.from(rest).subarray(0, Number(length)).toString("utf8")
+  try {
+    return { status, body: JSON.parse(bodyText) }
+  } catch {
+    return { status, body: bodyText }
+  }
+}
+
+/**
+ * One HTTP/1.1 exchange written byte for byte on a TCP socket, for what fetch will not send (two
+ * Authorization headers, raw UTF-8, framing that lies or conflicts). A Content-Length is added
+ * unless `head` frames the body; `halfClose` ends the sending side after the bytes. Resolves with
+ * the response once the server closes the connection (status 0 when it sent none).
+ */
+export const rawHttp = (url: string, head: ReadonlyArray<string>, body = "", options: { readonly halfClose?: boolean } = {}) =>
+  Effect.async<RawResponse>((resume) => {
+    const { hostname, port } = new URL(url)
+    const socket = net.connect(Number(port), hostname)
+    const chunks: Array<Buffer> = []
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("close", () => resume(Effect.succeed(parseResponse(Buffer.concat(chunks).toString("utf8")))))
+    socket.on("error", () => socket.destroy())
+    const framed = head.some((h) => /^(content-length|transfer-encoding):/i.test(h))
+    const lines = [...head, `Host: ${hostname}:${port}`, ...(framed ? [] : [`Content-Length: ${Buffer.byteLength(body)}`]), "Connection: close"]
+    socket.write(Buffer.from(`${lines.join("\r\n")}\r\n\r\n${body}`, "utf8"), () => {
+      if (options.halfClose === true) socket.end()
+    })
+    return Effect.sync(() => socket.destroy())
   })
 
 /** The error name of a typed client failure, e.g. "PolicyDenied". */

@@ -90,5 +90,4 @@ export const putChunked = (url: string, token: string, hash: string, chunks: Rea
     return { status: response.status, body: parsed }
   })
 
-/** The `type`s of a chain, in order. */
-export const types = (entries: ReadonlyArray<{ readonly event: { readonly type: string } }>) => entries.map((e) => e.event.type)
+export { types } from "./RunKit.js"
